@@ -1,0 +1,242 @@
+"""Decide whether a file is a DICOM object we can store, and read the attributes the portal indexes.
+
+pydicom reads damaged files leniently (it warns and carries on), which is right for a viewer and
+wrong for an archive: a truncated clip stored today is an unplayable clip shared tomorrow. These
+checks turn the damage pydicom tolerates into a clear per-file rejection.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pydicom
+from pydicom.dataset import FileDataset
+from pydicom.encaps import parse_basic_offsets
+from pydicom.errors import InvalidDicomError
+from pydicom.uid import UID
+
+from .errors import RejectedFile
+
+PDF_MAGIC = b"%PDF-"
+JPEG_MAGIC = b"\xff\xd8\xff"
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+# No clinical image is this large in one frame; a header that claims more is hostile or broken,
+# and decoding it would try to allocate gigabytes.
+MAX_PIXELS_PER_FRAME = 1 << 26  # 67 Mpixel, e.g. 8192 x 8192
+MAX_FRAMES = 100_000
+
+# Warnings pydicom raises while reading a file whose bytes end early or do not parse.
+DAMAGE_MARKERS = (
+    "end of file",
+    "unexpected end",
+    "truncated",
+    "delimiter",
+    "not enough",
+    "value length",
+)
+
+
+@dataclass
+class DicomSummary:
+    """What ingest needs to know about a valid DICOM object."""
+
+    sop_instance_uid: str
+    sop_class_uid: str
+    transfer_syntax_uid: str
+    study_instance_uid: str
+    series_instance_uid: str
+    modality: str = ""
+    series_number: int | None = None
+    series_description: str = ""
+    instance_number: int | None = None
+    number_of_frames: int = 1
+    rows: int | None = None
+    columns: int | None = None
+    study: dict = field(default_factory=dict)
+
+
+def sniff_document(path: Path) -> str | None:
+    """Return the Document kind of a PDF/JPEG/PNG file, or None."""
+    with open(path, "rb") as fh:
+        head = fh.read(8)
+    if head.startswith(PDF_MAGIC):
+        return "pdf"
+    if head.startswith(JPEG_MAGIC):
+        return "jpeg"
+    if head.startswith(PNG_MAGIC):
+        return "png"
+    return None
+
+
+def read_dataset(path: Path) -> FileDataset:
+    """Read a Part 10 file, rejecting anything pydicom could only read by guessing."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            ds = pydicom.dcmread(path)
+            # Walking every element forces deferred and raw values to parse now, inside the checks.
+            for _ in ds.iterall():
+                pass
+        except InvalidDicomError:
+            raise RejectedFile("not a DICOM file (no DICM prefix or file meta information)") from None
+        except (EOFError, OSError, ValueError, KeyError, TypeError, OverflowError, MemoryError, NotImplementedError) as exc:
+            raise RejectedFile(f"unreadable DICOM ({exc.__class__.__name__}): the file is truncated or malformed") from None
+        except Exception as exc:  # pydicom raises a zoo of types on hostile input
+            raise RejectedFile(f"unreadable DICOM ({exc.__class__.__name__})") from None
+    for warning in caught:
+        text = str(warning.message).lower()
+        if any(marker in text for marker in DAMAGE_MARKERS):
+            raise RejectedFile("the file is truncated or malformed: its data ends before its declared length")
+    return ds
+
+
+def parse_uid(ds, keyword: str, *, where: str = "dataset") -> str:
+    value = ds.get(keyword)
+    if value is None or str(value).strip() == "":
+        raise RejectedFile(f"missing {keyword} in the {where}")
+    text = str(value).strip().rstrip("\x00")
+    if not UID(text).is_valid:
+        raise RejectedFile(f"{keyword} is not a valid UID")
+    return text
+
+
+def parse_int(ds, keyword: str, *, default: int | None = None, minimum: int = 0, maximum: int = 2**31) -> int | None:
+    element = ds.get(keyword)
+    if element is None or element == "":
+        return default
+    try:
+        value = int(element)
+    except (TypeError, ValueError):
+        raise RejectedFile(f"{keyword} has an invalid value (wrong VR or encoding)") from None
+    if not minimum <= value <= maximum:
+        raise RejectedFile(f"{keyword} is out of range")
+    return value
+
+
+def parse_da(value) -> dt.date | None:
+    text = str(value or "").strip()
+    if len(text) < 8:
+        return None
+    try:
+        return dt.date(int(text[0:4]), int(text[4:6]), int(text[6:8]))
+    except ValueError:
+        return None
+
+
+def person_names(ds, keyword: str) -> str:
+    value = ds.get(keyword)
+    if not value:
+        return ""
+    names = value if isinstance(value, (list, pydicom.multival.MultiValue)) else [value]
+    return "; ".join(format_person_name(name) for name in names if str(name).strip())
+
+
+def format_person_name(name) -> str:
+    """'Doe^Jane' -> 'Doe, Jane', the form staff lists show."""
+    pn = pydicom.valuerep.PersonName(str(name))
+    family, given = (pn.family_name or "").strip(), (pn.given_name or "").strip()
+    if family and given:
+        return f"{family}, {given}"
+    return (family or given or str(name).replace("^", " ")).strip()
+
+
+def text(ds, keyword: str, limit: int = 200) -> str:
+    value = ds.get(keyword)
+    if value is None:
+        return ""
+    if isinstance(value, (list, pydicom.multival.MultiValue)):
+        value = "\\".join(str(v) for v in value)
+    return str(value).strip()[:limit]
+
+
+def check_pixel_data(ds, transfer_syntax: UID, frames: int) -> None:
+    """Reject pixel data whose size disagrees with its header."""
+    if "PixelData" not in ds:
+        return
+    rows = parse_int(ds, "Rows", minimum=1, maximum=65535)
+    columns = parse_int(ds, "Columns", minimum=1, maximum=65535)
+    if rows is None or columns is None:
+        raise RejectedFile("pixel data without Rows and Columns")
+    if rows * columns > MAX_PIXELS_PER_FRAME:
+        raise RejectedFile(f"declared image size {columns}x{rows} is larger than the portal accepts")
+    samples = parse_int(ds, "SamplesPerPixel", default=1, minimum=1, maximum=4)
+    bits = parse_int(ds, "BitsAllocated", default=8, minimum=1, maximum=64)
+    data = ds.PixelData
+    if transfer_syntax.is_encapsulated:
+        fragments = fragment_count(data)
+        if fragments < 1:
+            raise RejectedFile("encapsulated pixel data has no fragments")
+        offsets = parse_basic_offsets(data)
+        if offsets and len(offsets) != frames:
+            raise RejectedFile(f"NumberOfFrames ({frames}) disagrees with the pixel data ({len(offsets)} frames)")
+        if fragments < frames:
+            raise RejectedFile(f"NumberOfFrames ({frames}) disagrees with the pixel data ({fragments} fragments)")
+        return
+    if str(ds.get("PhotometricInterpretation", "")).strip() == "YBR_FULL_422":
+        samples = 2  # native 4:2:2 stores two samples per pixel (Y Y Cb Cr per pixel pair)
+    frame_bytes = (rows * columns * samples * bits + 7) // 8
+    expected = (rows * columns * samples * frames * bits + 7) // 8
+    actual = len(data)
+    if actual < expected:
+        raise RejectedFile(f"pixel data is shorter than its header declares ({actual} < {expected} bytes): truncated, or NumberOfFrames disagrees with the data")
+    # Trailing padding is tolerated (some writers pad to a block size); a whole extra frame is not.
+    if actual - expected >= frame_bytes:
+        raise RejectedFile("pixel data holds more frames than NumberOfFrames declares")
+
+
+def fragment_count(data: bytes) -> int:
+    """Count the fragments of encapsulated pixel data (after the Basic Offset Table item)."""
+    from pydicom.encaps import generate_fragments
+
+    count = 0
+    try:
+        for _ in generate_fragments(data):
+            count += 1
+    except ValueError:
+        raise RejectedFile("encapsulated pixel data is malformed") from None
+    return max(count - 1, 0)
+
+
+def validate_dicom(path: Path) -> DicomSummary:
+    """Validate one Part 10 file and summarise it; raise RejectedFile with the reason otherwise."""
+    ds = read_dataset(path)
+    meta = ds.file_meta
+    if not meta or "TransferSyntaxUID" not in meta:
+        raise RejectedFile("file meta information lacks the TransferSyntaxUID")
+    transfer_syntax = UID(parse_uid(meta, "TransferSyntaxUID", where="file meta"))
+    if not transfer_syntax.is_transfer_syntax:
+        raise RejectedFile("unknown transfer syntax")
+    sop_class = parse_uid(ds, "SOPClassUID")
+    frames = parse_int(ds, "NumberOfFrames", default=1, minimum=1, maximum=MAX_FRAMES) or 1
+    check_pixel_data(ds, transfer_syntax, frames)
+    return DicomSummary(
+        sop_instance_uid=parse_uid(ds, "SOPInstanceUID"),
+        sop_class_uid=sop_class,
+        transfer_syntax_uid=str(transfer_syntax),
+        study_instance_uid=parse_uid(ds, "StudyInstanceUID"),
+        series_instance_uid=parse_uid(ds, "SeriesInstanceUID"),
+        modality=text(ds, "Modality", 16),
+        series_number=parse_int(ds, "SeriesNumber", minimum=-(2**31)),
+        series_description=text(ds, "SeriesDescription"),
+        instance_number=parse_int(ds, "InstanceNumber", minimum=-(2**31)),
+        number_of_frames=frames,
+        rows=parse_int(ds, "Rows", maximum=65535),
+        columns=parse_int(ds, "Columns", maximum=65535),
+        study={
+            "patient_name": person_names(ds, "PatientName")[:324],
+            "patient_id": text(ds, "PatientID", 64),
+            "patient_birth_date": parse_da(ds.get("PatientBirthDate")),
+            "patient_sex": text(ds, "PatientSex", 16),
+            "study_date": parse_da(ds.get("StudyDate")),
+            "study_description": text(ds, "StudyDescription"),
+            "accession_number": text(ds, "AccessionNumber", 64),
+            "sonographers": person_names(ds, "OperatorsName")[:324],
+            "performing_physicians": person_names(ds, "PerformingPhysicianName")[:324],
+            "referring_physician": person_names(ds, "ReferringPhysicianName")[:324],
+            "institution": text(ds, "InstitutionName"),
+        },
+    )

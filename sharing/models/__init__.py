@@ -1,0 +1,6 @@
+"""The portal's data: clinics (tenants) and their staff, the exams they hold, and shares."""
+
+from .clinics import Clinic, DicomDevice, Membership
+from .studies import Document, Instance, Series, Study
+
+__all__ = ["Clinic", "DicomDevice", "Membership", "Study", "Series", "Instance", "Document"]
