@@ -1,0 +1,25 @@
+"""The one exception the preview renderer raises for a bad instance."""
+
+
+class PreviewError(Exception):
+    """An instance could not be rendered; the others still can be.
+
+    The message says why (unsupported transfer syntax, undecodable frame,
+    ffmpeg's own diagnostic...). It never contains the source path: file
+    names written by modalities may carry the patient's name.
+
+    Parameters
+    ----------
+    reason : str
+        What went wrong, in words an operator can act on.
+    stem : str, optional
+        The caller's identifier-free name for the instance, when known.
+    """
+
+    def __init__(self, reason: str, *, stem: str | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.stem = stem
+
+    def __str__(self) -> str:
+        return f"{self.stem}: {self.reason}" if self.stem else self.reason

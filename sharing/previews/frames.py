@@ -1,0 +1,303 @@
+"""Frame sources: decode a DICOM instance one frame at a time.
+
+A clip of 960 frames decoded at once with ``ds.pixel_array`` needs
+gigabytes; here a frame is decoded, handed on and dropped before the
+next one is read, so memory stays at a few frames whatever the length.
+
+Two decoders stand behind one interface:
+
+* JPEG Baseline YBR (and 8-bit greyscale) frames, by far the commonest
+  ultrasound clip encoding, are decoded straight from their encapsulated
+  fragments by Pillow's libjpeg-turbo, which is several times faster than
+  pydicom's generic route and already returns RGB. The first frame is
+  checked against pydicom's own decoding; if they disagree the generic
+  route is used for the whole instance.
+* Everything else goes through :func:`pydicom.pixels.iter_pixels`, reading
+  the pixel data lazily from the file. pydicom converts YBR_FULL and
+  YBR_FULL_422 to RGB itself, so no further colour conversion is needed
+  (or allowed: converting twice shifts every colour).
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import struct
+import warnings
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pydicom
+from PIL import Image
+from pydicom.dataset import Dataset
+from pydicom.encaps import generate_frames
+from pydicom.errors import InvalidDicomError
+from pydicom.pixels import get_decoder, iter_pixels, pixel_array
+from pydicom.uid import (
+    DeflatedExplicitVRLittleEndian,
+    JPEGBaseline8Bit,
+    UID,
+)
+
+from .errors import PreviewError
+
+# A fast-path frame may differ from pydicom's reference decoding by the
+# rounding of two different YCbCr->RGB implementations (<= 1 level on
+# average); anything more means the codestream is not what the header says.
+_FAST_PATH_TOLERANCE = 1.0
+
+_FAST_PATH_PHOTOMETRICS = {
+    3: ("YBR_FULL_422", "YBR_FULL"),
+    1: ("MONOCHROME1", "MONOCHROME2"),
+}
+
+
+@dataclass(frozen=True)
+class FrameSource:
+    """The frames of one DICOM instance, decoded lazily.
+
+    Attributes
+    ----------
+    header : pydicom.dataset.Dataset
+        Every element before *Pixel Data* (image pixel module, LUTs, timing).
+    frame_count : int
+        *Number of Frames*, 1 when absent.
+    rows, columns : int
+        Frame size in pixels.
+    decoder : str
+        ``"jpeg-fragments"`` or ``"pydicom"``: which route decodes frames.
+    """
+
+    header: Dataset
+    frame_count: int
+    rows: int
+    columns: int
+    decoder: str
+    _iterate: Callable[[Iterable[int] | None], Iterator[np.ndarray]]
+
+    def frames(self, indices: Iterable[int] | None = None) -> Iterator[np.ndarray]:
+        """Yield decoded frames, in file order, one at a time.
+
+        Parameters
+        ----------
+        indices : iterable of int, optional
+            Only these frames (ascending); all frames when omitted.
+
+        Yields
+        ------
+        numpy.ndarray
+            ``(rows, columns)`` for one sample per pixel, ``(rows, columns,
+            3)`` for colour, with YBR already converted to RGB.
+
+        Raises
+        ------
+        PreviewError
+            When a frame cannot be decoded; the message names its index.
+        """
+        return self._iterate(indices)
+
+
+def open_frame_source(path: str | Path) -> FrameSource:
+    """Read the header of a DICOM file and prepare to decode its frames.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        A DICOM Part 10 file.
+
+    Returns
+    -------
+    FrameSource
+        Nothing is decoded yet.
+
+    Raises
+    ------
+    PreviewError
+        If the file is not DICOM, has no pixel data, or uses a transfer
+        syntax that no installed decoder supports.
+    """
+    path = Path(path)
+    header = read_header(path)
+    syntax = UID(header.file_meta.TransferSyntaxUID)
+    _require_decoder(syntax)
+    try:
+        frame_count = int(header.get("NumberOfFrames") or 1)
+        rows, columns = int(header.Rows), int(header.Columns)
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise PreviewError(f"the image pixel module is incomplete: {exc}") from exc
+    if frame_count < 1 or rows < 1 or columns < 1:
+        raise PreviewError(
+            f"nothing to render: {frame_count} frames of {columns}x{rows} pixels"
+        )
+
+    if syntax == DeflatedExplicitVRLittleEndian:
+        # The whole dataset is deflated as one stream, so pixel data cannot be
+        # reached by seeking in the file; such files are small in practice.
+        iterate = _whole_dataset_frames(path)
+        decoder = "pydicom"
+    elif _suits_jpeg_fragments(header, syntax) and _fast_path_agrees(path, header):
+        iterate = _jpeg_fragment_frames(path, header, frame_count)
+        decoder = "jpeg-fragments"
+    else:
+        iterate = _pydicom_frames(path)
+        decoder = "pydicom"
+    return FrameSource(header, frame_count, rows, columns, decoder, iterate)
+
+
+def read_header(path: Path) -> Dataset:
+    """Return every element before *Pixel Data*, with the file meta.
+
+    Raises
+    ------
+    PreviewError
+        If the file is unreadable, not DICOM, or has no pixel data.
+    """
+    try:
+        with path.open("rb") as f:
+            header = pydicom.dcmread(f, stop_before_pixels=True)
+            if "TransferSyntaxUID" not in getattr(header, "file_meta", {}):
+                raise PreviewError("the file meta has no Transfer Syntax UID")
+            # A deflated file is read through zlib, so its position says
+            # nothing; its pixel data is checked when decoded.
+            deflated = header.file_meta.TransferSyntaxUID == DeflatedExplicitVRLittleEndian
+            if not deflated and not _at_pixel_data(f):
+                raise PreviewError("the instance has no pixel data")
+    except (InvalidDicomError, OSError, EOFError, ValueError, struct.error) as exc:
+        raise PreviewError(f"not a readable DICOM file: {exc}") from exc
+    return header
+
+
+def _at_pixel_data(f: io.BufferedReader) -> bool:
+    """Whether `f`, left by ``stop_before_pixels``, stands at a pixel data tag."""
+    tag = f.read(4)
+    # (7FE0,0010) Pixel Data, (7FE0,0008) Float, (7FE0,0009) Double Float,
+    # in either byte order.
+    return tag[:2] in (b"\xe0\x7f", b"\x7f\xe0") and len(tag) == 4
+
+
+def _require_decoder(syntax: UID) -> None:
+    try:
+        decoder = get_decoder(syntax)
+    except NotImplementedError:
+        raise PreviewError(
+            f"unsupported transfer syntax {syntax.name or str(syntax)}"
+        ) from None
+    if not decoder.is_available:
+        raise PreviewError(
+            f"no installed decoder for transfer syntax {syntax.name}"
+        )
+
+
+def _pydicom_frames(path: Path) -> Callable[[Iterable[int] | None], Iterator[np.ndarray]]:
+    def iterate(indices: Iterable[int] | None) -> Iterator[np.ndarray]:
+        yield from _numbered(iter_pixels(path, indices=indices), indices)
+
+    return iterate
+
+
+def _whole_dataset_frames(path: Path) -> Callable[[Iterable[int] | None], Iterator[np.ndarray]]:
+    def iterate(indices: Iterable[int] | None) -> Iterator[np.ndarray]:
+        try:
+            ds = pydicom.dcmread(path)
+        except Exception as exc:
+            raise PreviewError(f"the dataset could not be read: {exc}") from exc
+        yield from _numbered(iter_pixels(ds, indices=indices), indices)
+
+    return iterate
+
+
+def _numbered(frames: Iterator[np.ndarray], indices: Iterable[int] | None) -> Iterator[np.ndarray]:
+    """Re-raise a decoder's failure as a PreviewError naming the frame."""
+    numbers = iter(indices) if indices is not None else itertools.count()
+    while True:
+        index = next(numbers, None)
+        try:
+            with warnings.catch_warnings():
+                # pydicom warns about harmless header quirks on every frame.
+                warnings.simplefilter("ignore")
+                frame = next(frames)
+        except StopIteration:
+            return
+        except Exception as exc:
+            raise PreviewError(f"frame {index} could not be decoded: {exc}") from exc
+        yield frame
+
+
+def _suits_jpeg_fragments(header: Dataset, syntax: UID) -> bool:
+    samples = int(header.get("SamplesPerPixel", 1))
+    return (
+        syntax == JPEGBaseline8Bit
+        and int(header.get("BitsAllocated", 0)) == 8
+        and header.get("PhotometricInterpretation") in _FAST_PATH_PHOTOMETRICS.get(samples, ())
+    )
+
+
+def _fast_path_agrees(path: Path, header: Dataset) -> bool:
+    """Whether libjpeg-turbo and pydicom decode the first frame alike.
+
+    libjpeg-turbo picks the colour transform from the JFIF/Adobe markers and
+    component IDs, pydicom from the header; a codestream that disagrees
+    with its header would be rendered in the wrong colours.
+    """
+    try:
+        fast = next(_jpeg_fragment_frames(path, header, 1)(None))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            reference = pixel_array(path, index=0)
+    except Exception:
+        # Let the generic route decode it and report the error, if any.
+        return False
+    if fast.shape != reference.shape:
+        return False
+    difference = np.abs(fast.astype(np.int16) - reference.astype(np.int16))
+    return float(difference.mean()) <= _FAST_PATH_TOLERANCE
+
+
+def _jpeg_fragment_frames(
+    path: Path, header: Dataset, frame_count: int
+) -> Callable[[Iterable[int] | None], Iterator[np.ndarray]]:
+    shape = (int(header.Rows), int(header.Columns))
+    mode = "RGB" if int(header.get("SamplesPerPixel", 1)) == 3 else "L"
+    endianness = "<" if header.file_meta.TransferSyntaxUID.is_little_endian else ">"
+
+    def iterate(indices: Iterable[int] | None) -> Iterator[np.ndarray]:
+        wanted = None if indices is None else set(indices)
+        with path.open("rb") as f:
+            pydicom.dcmread(f, stop_before_pixels=True)
+            # Skip the Pixel Data tag, VR, reserved bytes and undefined length
+            # (12 bytes, explicit VR) to reach the Basic Offset Table item.
+            f.seek(12, io.SEEK_CUR)
+            fragments = generate_frames(f, number_of_frames=frame_count, endianness=endianness)
+            for index in range(frame_count):
+                try:
+                    encoded = next(fragments)
+                except StopIteration:
+                    raise PreviewError(
+                        f"frame {index} is missing: the pixel data ends early"
+                    ) from None
+                except Exception as exc:
+                    raise PreviewError(f"frame {index} could not be read: {exc}") from exc
+                if wanted is not None and index not in wanted:
+                    continue
+                yield _decode_jpeg_frame(encoded, index, mode, shape)
+
+    return iterate
+
+
+def _decode_jpeg_frame(encoded: bytes, index: int, mode: str, shape: tuple[int, int]) -> np.ndarray:
+    try:
+        with Image.open(io.BytesIO(encoded)) as image:
+            image.load()
+            if image.mode != mode:
+                image = image.convert(mode)
+            frame = np.asarray(image)
+    except Exception as exc:
+        raise PreviewError(f"frame {index} could not be decoded: {exc}") from exc
+    if frame.shape[:2] != shape:
+        raise PreviewError(
+            f"frame {index} is {frame.shape[1]}x{frame.shape[0]}, "
+            f"the header says {shape[1]}x{shape[0]}"
+        )
+    return frame
