@@ -12,10 +12,11 @@ The package is split like :mod:`pydicom.pixels`:
 * :mod:`.render` -- the public API tying them together.
 """
 
-from .errors import PreviewError
+from .errors import NotAnImage, PreviewError
 from .render import RenderedPreview, render_clip, render_instance, render_instances, render_still
 
 __all__ = [
+    "NotAnImage",
     "PreviewError",
     "RenderedPreview",
     "render_clip",

@@ -23,3 +23,11 @@ class PreviewError(Exception):
 
     def __str__(self) -> str:
         return f"{self.stem}: {self.reason}" if self.stem else self.reason
+
+
+class NotAnImage(PreviewError):
+    """The file is not DICOM, or is DICOM without pixel data (a report, a plan).
+
+    There is nothing to preview: callers walking a folder or an exam may
+    skip such files instead of counting them as failures.
+    """

@@ -41,12 +41,15 @@ from pydicom.uid import (
     UID,
 )
 
-from .errors import PreviewError
+from .errors import NotAnImage, PreviewError
 
 # A fast-path frame may differ from pydicom's reference decoding by the
 # rounding of two different YCbCr->RGB implementations (<= 1 level on
 # average); anything more means the codestream is not what the header says.
 _FAST_PATH_TOLERANCE = 1.0
+
+# Above this size a file is only ever decoded lazily, frame by frame.
+WHOLE_READ_LIMIT = 64 * 1024 * 1024
 
 _FAST_PATH_PHOTOMETRICS = {
     3: ("YBR_FULL_422", "YBR_FULL"),
@@ -151,8 +154,10 @@ def read_header(path: Path) -> Dataset:
 
     Raises
     ------
+    NotAnImage
+        If the file is not DICOM or has no pixel data.
     PreviewError
-        If the file is unreadable, not DICOM, or has no pixel data.
+        If the file cannot be read.
     """
     try:
         with path.open("rb") as f:
@@ -163,8 +168,10 @@ def read_header(path: Path) -> Dataset:
             # nothing; its pixel data is checked when decoded.
             deflated = header.file_meta.TransferSyntaxUID == DeflatedExplicitVRLittleEndian
             if not deflated and not _at_pixel_data(f):
-                raise PreviewError("the instance has no pixel data")
-    except (InvalidDicomError, OSError, EOFError, ValueError, struct.error) as exc:
+                raise NotAnImage("the instance has no pixel data")
+    except InvalidDicomError as exc:
+        raise NotAnImage(f"not a DICOM file: {exc}") from exc
+    except (OSError, EOFError, ValueError, struct.error) as exc:
         raise PreviewError(f"not a readable DICOM file: {exc}") from exc
     return header
 
@@ -192,7 +199,22 @@ def _require_decoder(syntax: UID) -> None:
 
 def _pydicom_frames(path: Path) -> Callable[[Iterable[int] | None], Iterator[np.ndarray]]:
     def iterate(indices: Iterable[int] | None) -> Iterator[np.ndarray]:
-        yield from _numbered(iter_pixels(path, indices=indices), indices)
+        indices = None if indices is None else list(indices)
+        frames = _numbered(iter_pixels(path, indices=indices), indices)
+        try:
+            first = next(frames)
+        except StopIteration:
+            return
+        except PreviewError:
+            # pydicom's lazy reader trusts the encoding the file meta declares;
+            # files that lie about it (implicit VR labelled explicit) still
+            # decode from a full read, which is affordable for a small file.
+            if path.stat().st_size > WHOLE_READ_LIMIT:
+                raise
+            yield from _whole_dataset_frames(path)(indices)
+            return
+        yield first
+        yield from frames
 
     return iterate
 
