@@ -35,8 +35,14 @@ def patients_for_user(user, *, search: str = ""):
     return (
         studies_for_user(user, search=search)
         .order_by()
-        .values("clinic_id", "patient_id", "patient_name", "patient_birth_date", "patient_sex")
-        .annotate(study_count=Count("id"), last_study_at=Max("created_at"), last_study_id=Max("id"))
+        .values("clinic_id", "patient_id", "patient_name")
+        .annotate(
+            patient_birth_date=Max("patient_birth_date"),
+            patient_sex=Max("patient_sex"),
+            study_count=Count("id"),
+            last_study_at=Max("created_at"),
+            last_study_id=Max("id"),
+        )
         .order_by("-last_study_at", "-last_study_id")
     )
 
