@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import re
 import subprocess
 import tempfile
 from collections.abc import Iterable
@@ -28,7 +29,7 @@ CLIP_CRF = 23
 
 # How long ffmpeg may take to finish once the last frame is sent.
 _FINISH_TIMEOUT_S = 300
-_STDERR_TAIL_CHARS = 800
+_STDERR_KEEP_CHARS = 1200
 
 # Linux F_SETPIPE_SZ: a 1 MiB pipe holds a whole 640x480 RGB frame, so the
 # writer does not wake ffmpeg up sixteen times per frame.
@@ -196,6 +197,12 @@ def _reap(process: subprocess.Popen) -> None:
 
 
 def _tail(stderr) -> str:
+    """ffmpeg's diagnostic, trimmed: the first lines usually hold the cause."""
     stderr.seek(0)
     text = stderr.read().decode("utf-8", "replace").strip()
-    return text[-_STDERR_TAIL_CHARS:] or "(no message)"
+    # "[libx264 @ 0x55d0c...]": the addresses only make messages unique.
+    text = re.sub(r" @ 0x[0-9a-f]+", "", text)
+    if len(text) > _STDERR_KEEP_CHARS:
+        half = _STDERR_KEEP_CHARS // 2
+        text = f"{text[:half]} [...] {text[-half:]}"
+    return text or "(no message)"
