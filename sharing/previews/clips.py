@@ -13,6 +13,7 @@ import re
 import subprocess
 import tempfile
 from collections.abc import Iterable
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
@@ -37,39 +38,57 @@ _F_SETPIPE_SZ = 1031
 _PIPE_BYTES = 1 << 20
 
 
-def ffmpeg_command(
-    *,
-    width: int,
-    height: int,
-    pixel_format: str,
-    fps: Fraction,
-    output: Path,
-    preset: str = CLIP_PRESET,
-    crf: int = CLIP_CRF,
-    threads: int | None = None,
-) -> list[str]:
-    """The ffmpeg invocation that encodes raw frames from stdin to `output`.
+@dataclass(frozen=True)
+class RawFrames:
+    """What goes down ffmpeg's stdin.
 
-    Parameters
+    Attributes
     ----------
     width, height : int
         Frame size as sent; odd sizes are padded (never scaled) to even.
     pixel_format : {"gray", "rgb24"}
-        What the frames on stdin are. Grey goes as ``gray``: a third of the
-        bytes of RGB, and no chroma to lose.
+        Grey goes as ``gray``: a third of the bytes of RGB, and no chroma
+        to lose.
     fps : fractions.Fraction
         Passed as ``num/den`` so that 30 fps is exactly 30, not 29.99997.
+    """
+
+    width: int
+    height: int
+    pixel_format: str
+    fps: Fraction
+
+    @property
+    def frame_shape(self) -> tuple[int, ...]:
+        if self.pixel_format == "gray":
+            return (self.height, self.width)
+        return (self.height, self.width, 3)
+
+
+@dataclass(frozen=True)
+class X264Settings:
+    """x264 speed preset, constant rate factor and thread count (None: ffmpeg picks)."""
+
+    preset: str = CLIP_PRESET
+    crf: int = CLIP_CRF
+    threads: int | None = None
+
+
+def ffmpeg_command(raw: RawFrames, output: Path, x264: X264Settings = X264Settings()) -> list[str]:
+    """The ffmpeg invocation that encodes raw frames from stdin to `output`.
+
+    Parameters
+    ----------
+    raw : RawFrames
     output : pathlib.Path
         An ``.mp4`` path.
-    preset, crf : str, int
-        x264 speed preset and constant rate factor.
-    threads : int, optional
-        x264 threads; ffmpeg picks when omitted.
+    x264 : X264Settings
 
     Returns
     -------
     list of str
     """
+    width, height, fps = raw.width, raw.height, raw.fps
     even_width, even_height = width + width % 2, height + height % 2
     filters = []
     if (even_width, even_height) != (width, height):
@@ -78,13 +97,13 @@ def ffmpeg_command(
     command = [
         imageio_ffmpeg.get_ffmpeg_exe(),
         "-hide_banner", "-nostats", "-loglevel", "error", "-y",
-        "-f", "rawvideo", "-pix_fmt", pixel_format,
+        "-f", "rawvideo", "-pix_fmt", raw.pixel_format,
         "-video_size", f"{width}x{height}",
         "-framerate", f"{fps.numerator}/{fps.denominator}",
         "-i", "pipe:0",
         "-an", "-sn", "-dn",
         "-vf", ",".join(filters),
-        "-c:v", "libx264", "-preset", preset, "-crf", str(crf),
+        "-c:v", "libx264", "-preset", x264.preset, "-crf", str(x264.crf),
         # High profile 4:2:0 8-bit decodes in hardware on every phone since
         # the iPhone 4S; yuv444 or 10-bit would not play in Safari.
         "-profile:v", "high", "-pix_fmt", "yuv420p",
@@ -100,22 +119,13 @@ def ffmpeg_command(
         "-bsf:v", "filter_units=remove_types=6",
         "-movflags", "+faststart",
     ]
-    if threads:
-        command += ["-threads", str(threads)]
+    if x264.threads:
+        command += ["-threads", str(x264.threads)]
     return command + ["-f", "mp4", str(output)]
 
 
 def encode_clip(
-    frames: Iterable[np.ndarray],
-    path: Path,
-    *,
-    width: int,
-    height: int,
-    pixel_format: str,
-    fps: Fraction,
-    preset: str = CLIP_PRESET,
-    crf: int = CLIP_CRF,
-    threads: int | None = None,
+    frames: Iterable[np.ndarray], path: Path, raw: RawFrames, x264: X264Settings = X264Settings()
 ) -> int:
     """Encode 8-bit frames into an H.264 MP4 at `path`.
 
@@ -127,12 +137,11 @@ def encode_clip(
     Parameters
     ----------
     frames : iterable of numpy.ndarray
-        ``uint8`` frames of ``(height, width)`` for ``gray`` or
-        ``(height, width, 3)`` for ``rgb24``.
+        ``uint8`` frames of ``raw.frame_shape``.
     path : pathlib.Path
         Destination ``.mp4``.
-    width, height, pixel_format, fps, preset, crf, threads
-        See :func:`ffmpeg_command`.
+    raw : RawFrames
+    x264 : X264Settings
 
     Returns
     -------
@@ -145,12 +154,9 @@ def encode_clip(
         When a frame has the wrong shape, when iterating `frames` raises
         it, or when ffmpeg fails (with the end of ffmpeg's own message).
     """
-    expected_shape = (height, width) if pixel_format == "gray" else (height, width, 3)
+    expected_shape = raw.frame_shape
     with atomic_output(path) as tmp, tempfile.TemporaryFile() as stderr:
-        command = ffmpeg_command(
-            width=width, height=height, pixel_format=pixel_format, fps=fps,
-            output=tmp, preset=preset, crf=crf, threads=threads,
-        )
+        command = ffmpeg_command(raw, tmp, x264)
         try:
             process = subprocess.Popen(
                 command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=stderr

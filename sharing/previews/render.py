@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .clips import encode_clip
+from .clips import RawFrames, encode_clip
 from .errors import PreviewError
 from .frame_rate import clip_frame_rate
 from .frames import FrameSource, open_frame_source
@@ -133,11 +133,8 @@ def render_clip(
             yield image
 
     with _removed_on_failure(media, poster, thumbnail):
-        written = encode_clip(
-            display_frames(), media,
-            width=source.columns, height=source.rows,
-            pixel_format=mapping.pixel_format, fps=fps,
-        )
+        raw = RawFrames(source.columns, source.rows, mapping.pixel_format, fps)
+        written = encode_clip(display_frames(), media, raw)
         if written != source.frame_count:
             raise PreviewError(
                 f"{written} frames were decoded, the header announces {source.frame_count}"

@@ -19,9 +19,10 @@ from preview_samples import (
     save,
 )
 from sharing.previews import NotAnImage, PreviewError, RenderedPreview, render_instance, render_instances
-from sharing.previews.clips import encode_clip
+from sharing.previews.clips import RawFrames, X264Settings, encode_clip
 
 MPEG4_AVC = "1.2.840.10008.1.2.4.102"
+GREY_16 = RawFrames(16, 16, "gray", Fraction(30))
 
 
 def all_files(folder: Path) -> set[str]:
@@ -129,7 +130,7 @@ def test_one_bad_instance_does_not_stop_the_others(tmp_path, out_dir):
 def test_ffmpeg_failure_is_reported_with_its_cause(out_dir):
     frames = iter(moving_pattern(3, 16, 16, colour=False))
     with pytest.raises(PreviewError, match=r"ffmpeg failed \(exit \d+\):.*no-such-preset"):
-        encode_clip(frames, out_dir / "c.mp4", width=16, height=16, pixel_format="gray", fps=Fraction(30), preset="no-such-preset")
+        encode_clip(frames, out_dir / "c.mp4", GREY_16, X264Settings(preset="no-such-preset"))
     assert all_files(out_dir) == set()
     assert ffmpeg_children() == []
 
@@ -140,7 +141,7 @@ def test_failure_while_streaming_kills_and_reaps_ffmpeg(out_dir):
         raise PreviewError("frame 3 could not be decoded: boom")
 
     with pytest.raises(PreviewError, match="frame 3"):
-        encode_clip(frames_then_failure(), out_dir / "c.mp4", width=16, height=16, pixel_format="gray", fps=Fraction(30))
+        encode_clip(frames_then_failure(), out_dir / "c.mp4", GREY_16)
     assert ffmpeg_children() == [], "ffmpeg still running or a zombie"
     assert all_files(out_dir) == set(), "the temporary MP4 was left behind"
 
@@ -148,7 +149,7 @@ def test_failure_while_streaming_kills_and_reaps_ffmpeg(out_dir):
 def test_frame_of_the_wrong_shape_is_refused(out_dir):
     frames = [np.zeros((16, 16), np.uint8), np.zeros((16, 18), np.uint8)]
     with pytest.raises(PreviewError, match="frame 1"):
-        encode_clip(frames, out_dir / "c.mp4", width=16, height=16, pixel_format="gray", fps=Fraction(30))
+        encode_clip(frames, out_dir / "c.mp4", GREY_16)
     assert all_files(out_dir) == set()
 
 
