@@ -24,7 +24,7 @@ CONDITION = re.compile(r"^\+?\s*(contains|equals)\s+(\w+)\s+(.+?)\s*$")
 def parse_rules(text: str) -> list[dict]:
     """Return the recipe's graylist rules as dicts with label, conditions, boxes."""
     graylist = text.split("%filter graylist", 1)[1].split("%filter blacklist", 1)[0]
-    rules = []
+    rules, seen = [], set()
     for block in re.split(r"\n(?=LABEL )", graylist):
         lines = [line.strip() for line in block.strip().splitlines()]
         if not lines or not lines[0].startswith("LABEL "):
@@ -49,7 +49,9 @@ def parse_rules(text: str) -> list[dict]:
                 test, field, value = match.groups()
                 conditions.append((field, test, tuple(v.strip() for v in value.split("|"))))
         is_ultrasound = any(f == "Modality" and "US" in v for f, _, v in conditions)
-        if plain and boxes and is_ultrasound:
+        signature = (tuple(conditions), tuple(boxes))
+        if plain and boxes and is_ultrasound and signature not in seen:
+            seen.add(signature)  # the recipe repeats some rules under two authors
             rules.append({"label": label, "conditions": conditions, "boxes": boxes})
     return rules
 

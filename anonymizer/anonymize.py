@@ -1,0 +1,369 @@
+"""Anonymize one file or one in-memory dataset: classify, de-identify, clean, write.
+
+Outcomes (:attr:`AnonymizationResult.status`):
+
+``written``
+    The anonymized instance was written (files: atomically, tmp + rename).
+``discarded``
+    Deliberately left out, with a reason: not DICOM, a DICOMDIR, a
+    non-image object (SR, encapsulated PDF, key objects, presentation
+    states, raw data) under a profile that does not keep them.
+``rejected``
+    Unreadable or malformed (truncated, no file meta, wrong VR, bad
+    length ...), with a reason; nothing is written.
+
+The unverified policy: when a profile cleans pixels and an image has
+neither SequenceOfUltrasoundRegions nor a matching vendor rule, the header
+is still anonymized and written, but ``pixels_verified`` is False,
+BurnedInAnnotation is set to ``YES`` (never ``NO``), and the reason says so.
+The share pipeline leaves such an instance out of a patient share unless
+staff accept it (``accept_unverified=True``, reflected in ``shareable``).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pydicom.dataset import Dataset
+from pydicom.encaps import encapsulate, generate_frames
+from pydicom.pixels import iter_pixels
+from pydicom.uid import UID
+
+from .engine import HeaderChange, deidentify_header, record_method
+from .errors import AnonymizationError
+from .io import NotDicomFile, SourceInstance, build_file_meta, read_instance, write_atomically, write_dataset_with_pixels
+from .pixels import CleanedPixels, clean_frames, codecs, plan_pixel_cleaning
+from .pixels.stream import copy_pixel_element, iter_encapsulated_frames, iter_native_frames, write_encapsulated_pixel_data, write_native_pixel_data
+from .profiles import OPAQUE_PAYLOAD_CLASSES, SECONDARY_CAPTURE_PREFIX, STRUCTURED_REPORT_PREFIX, Profile
+
+# Attributes the pixel codecs need, captured before the walk can touch them.
+PIXEL_MODULE_KEYWORDS = (
+    "Rows", "Columns", "SamplesPerPixel", "PhotometricInterpretation", "BitsAllocated", "BitsStored",
+    "HighBit", "PixelRepresentation", "PlanarConfiguration", "NumberOfFrames",
+    "RedPaletteColorLookupTableDescriptor", "GreenPaletteColorLookupTableDescriptor",
+    "BluePaletteColorLookupTableDescriptor", "RedPaletteColorLookupTableData",
+    "GreenPaletteColorLookupTableData", "BluePaletteColorLookupTableData",
+    "SegmentedRedPaletteColorLookupTableData", "SegmentedGreenPaletteColorLookupTableData",
+    "SegmentedBluePaletteColorLookupTableData",
+)
+
+
+@dataclass
+class AnonymizationResult:
+    """What happened to one input.
+
+    Attributes
+    ----------
+    source : str
+        The input path (or ``"<dataset>"``).
+    status : str
+        ``written``, ``discarded`` or ``rejected``.
+    reason : str
+        Why, in words an operator understands; for ``written``, notes such
+        as how the pixels were cleaned.
+    pixels_verified : bool
+        True only when burned-in text was blacked out by regions or a vendor
+        rule.  False for non-images and for header-only profiles.
+    output : str
+        Where the anonymized file was written ("" otherwise).
+    original_patient_name, original_patient_id, original_study_uid, original_sop_uid : str
+        Before (PHI: only for the operator's report).
+    new_patient_name, new_patient_id, new_study_uid, new_sop_uid : str
+        After.
+    accepted_unverified : bool
+        Staff accepted unverified pixels for this run.
+    dataset : Dataset | None
+        The anonymized dataset (``anonymize_dataset`` only).
+    """
+
+    source: str
+    status: str
+    reason: str = ""
+    pixels_verified: bool = False
+    output: str = ""
+    original_patient_name: str = ""
+    original_patient_id: str = ""
+    original_study_uid: str = ""
+    original_sop_uid: str = ""
+    new_patient_name: str = ""
+    new_patient_id: str = ""
+    new_study_uid: str = ""
+    new_sop_uid: str = ""
+    accepted_unverified: bool = False
+    pixel_cleaning_required: bool = False
+    dataset: Dataset | None = field(default=None, repr=False)
+
+    @property
+    def shareable(self) -> bool:
+        """Written, and either its pixels are verified, not required to be, or staff accepted them."""
+        return self.status == "written" and (
+            self.pixels_verified or not self.pixel_cleaning_required or self.accepted_unverified)
+
+
+def _as_key(key: bytes | str) -> bytes:
+    if isinstance(key, str):
+        key = key.encode("utf-8")
+    if not isinstance(key, (bytes, bytearray)) or not key:
+        raise ValueError("a non-empty key (bytes) is required: it makes UID remapping consistent and secret")
+    return bytes(key)
+
+
+def _discard_reason(ds: Dataset, has_pixels: bool, profile: Profile) -> str | None:
+    """Why this instance is left out under ``profile``, or None to process it."""
+    sop_class = str(ds.get("SOPClassUID", "") or "")
+    name = UID(sop_class).name if sop_class else "unknown SOP class"
+    if sop_class in OPAQUE_PAYLOAD_CLASSES:
+        return f"non-image object ({name}): its payload cannot be de-identified"
+    if profile.discard_secondary_capture and (
+            sop_class.startswith(SECONDARY_CAPTURE_PREFIX) or sop_class.startswith(STRUCTURED_REPORT_PREFIX)):
+        return f"secondary capture or structured report ({name}) left out by the profile"
+    if not has_pixels:
+        if not profile.keep_structured:
+            return f"non-image object ({name})"
+        return None
+    return None
+
+
+def _pixel_module(ds: Dataset) -> Dataset:
+    module = Dataset()
+    for keyword in PIXEL_MODULE_KEYWORDS:
+        if keyword in ds:
+            module[keyword] = ds[keyword]
+    return module
+
+
+def _check_image_header(ds: Dataset) -> None:
+    for keyword in ("Rows", "Columns", "BitsAllocated", "PhotometricInterpretation"):
+        if keyword not in ds or ds[keyword].value in (None, ""):
+            raise AnonymizationError(f"image without {keyword}: the pixels cannot be interpreted")
+
+
+@dataclass
+class _Prepared:
+    change: HeaderChange
+    plan_source: str | None
+    cleaned: CleanedPixels | None
+    pixel_cleaning_required: bool
+
+
+def _prepare(ds: Dataset, *, profile: Profile, key: bytes, has_pixels: bool, transfer_syntax: str,
+             encoded_frames, decoded_frames) -> _Prepared:
+    """De-identify the header and, where asked, set up pixel cleaning (lazily)."""
+    plan = None
+    pixel_module = None
+    cleaning = has_pixels and profile.clean_pixels
+    if cleaning:
+        _check_image_header(ds)
+        plan = plan_pixel_cleaning(ds)
+        pixel_module = _pixel_module(ds)
+    original_burned_in = ds.get("BurnedInAnnotation")
+    change = deidentify_header(ds, profile=profile, key=key)
+    cleaned = None
+    if plan is not None:
+        cleaned = clean_frames(pixel_module, plan, transfer_syntax=transfer_syntax,
+                               encoded_frames=encoded_frames, decoded_frames=decoded_frames)
+        ds.PhotometricInterpretation = cleaned.photometric
+        if cleaned.transfer_syntax != transfer_syntax or cleaned.encapsulated:
+            ds.PlanarConfiguration = 0 if int(ds.get("SamplesPerPixel", 1)) > 1 else ds.get("PlanarConfiguration", 0)
+            if int(ds.get("SamplesPerPixel", 1)) == 1 and "PlanarConfiguration" in ds:
+                del ds.PlanarConfiguration
+        if cleaned.lossy_method:
+            ds.LossyImageCompression = "01"
+            ds.LossyImageCompressionMethod = cleaned.lossy_method
+        ds.BurnedInAnnotation = "NO"
+        record_method(ds, profile, pixels_cleaned=True)
+    elif cleaning:
+        # Unverified: never claim the pixels are clean.
+        ds.BurnedInAnnotation = "YES"
+    elif original_burned_in is not None and "BurnedInAnnotation" not in ds and profile.name != "strict":
+        ds.BurnedInAnnotation = original_burned_in
+    return _Prepared(change, plan.source if plan else None, cleaned, cleaning)
+
+
+def _result_from(source: str, prepared: _Prepared, *, accept_unverified: bool) -> AnonymizationResult:
+    change = prepared.change
+    if prepared.plan_source:
+        reason, verified = f"pixels cleaned ({prepared.plan_source})", True
+    elif prepared.pixel_cleaning_required:
+        verified = False
+        reason = ("burned-in text NOT verified: no ultrasound regions and no vendor rule; "
+                  + ("accepted by staff" if accept_unverified else "excluded from patient shares unless staff accept it"))
+    else:
+        reason, verified = "header de-identified; pixels not examined by this profile", False
+    return AnonymizationResult(
+        source=source, status="written", reason=reason, pixels_verified=verified,
+        original_patient_name=change.original_patient_name, original_patient_id=change.original_patient_id,
+        original_study_uid=change.original_study_uid, original_sop_uid=change.original_sop_uid,
+        new_patient_name=change.new_patient_name, new_patient_id=change.new_patient_id,
+        new_study_uid=change.new_study_uid, new_sop_uid=change.new_sop_uid,
+        accepted_unverified=accept_unverified and prepared.pixel_cleaning_required and not verified,
+        pixel_cleaning_required=prepared.pixel_cleaning_required,
+    )
+
+
+def anonymize_file(src: str | os.PathLike, dst: str | os.PathLike, *, profile: Profile, key: bytes | str,
+                   accept_unverified: bool = False) -> AnonymizationResult:
+    """Anonymize one file.
+
+    Parameters
+    ----------
+    src : path
+        The source file.
+    dst : path
+        The destination file, or an existing folder in which the file is
+        named after its new SOP Instance UID (original names may hold PHI).
+    profile : Profile
+        :func:`strict_profile`, :func:`basic_profile` or :func:`custom_profile`.
+    key : bytes
+        The job key (UID remapping, date shift, pseudonyms).
+    accept_unverified : bool
+        Staff accept images whose burned-in text could not be verified.
+
+    Returns
+    -------
+    AnonymizationResult
+        Never raises for a bad input: a bad file is ``rejected`` with its
+        reason, and nothing is written for it.
+    """
+    key = _as_key(key)
+    source = os.fspath(src)
+    try:
+        instance = read_instance(source)
+    except NotDicomFile as exc:
+        return AnonymizationResult(source=source, status="discarded", reason=str(exc))
+    except AnonymizationError as exc:
+        return AnonymizationResult(source=source, status="rejected", reason=str(exc))
+    try:
+        return _anonymize_instance(instance, Path(dst), profile=profile, key=key, accept_unverified=accept_unverified)
+    except AnonymizationError as exc:
+        return AnonymizationResult(source=source, status="rejected", reason=str(exc))
+    except (ValueError, TypeError, KeyError, AttributeError, OverflowError, EOFError, OSError, RuntimeError) as exc:
+        # pydicom and the codecs report malformed content in many ways.
+        return AnonymizationResult(source=source, status="rejected", reason=f"malformed content: {type(exc).__name__}: {exc}")
+
+
+def _anonymize_instance(instance: SourceInstance, dst: Path, *, profile: Profile, key: bytes,
+                        accept_unverified: bool) -> AnonymizationResult:
+    ds = instance.dataset
+    reason = _discard_reason(ds, instance.has_pixels, profile)
+    if reason:
+        return AnonymizationResult(source=instance.path, status="discarded", reason=reason)
+    if instance.pixels is None and "PixelData" in ds:
+        # Deflated sources are read whole: clean in memory.
+        result = anonymize_dataset(ds, profile=profile, key=key, accept_unverified=accept_unverified)
+        result.source = instance.path
+        if result.status == "written":
+            _write_in_memory(result, dst)
+        return result
+    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    element = instance.pixels
+
+    def encoded():
+        if element.encapsulated:
+            return iter_encapsulated_frames(element, frames)
+        return iter_native_frames(element, codecs.native_frame_size(ds_pixels), frames)
+
+    def decoded():
+        return iter_pixels(instance.path)
+
+    ds_pixels = _pixel_module(ds) if element is not None else None
+    prepared = _prepare(ds, profile=profile, key=key, has_pixels=element is not None,
+                        transfer_syntax=instance.transfer_syntax, encoded_frames=encoded, decoded_frames=decoded)
+    result = _result_from(instance.path, prepared, accept_unverified=accept_unverified)
+    cleaned = prepared.cleaned
+    output_syntax = cleaned.transfer_syntax if cleaned else instance.transfer_syntax
+    ds.file_meta = build_file_meta(ds, output_syntax)
+
+    def append_pixels(out):
+        if cleaned is None:
+            if element is not None:
+                copy_pixel_element(element, out)
+        elif cleaned.encapsulated:
+            write_encapsulated_pixel_data(out, cleaned.frames, number_of_frames=frames)
+        else:
+            write_native_pixel_data(out, cleaned.frames, total_length=cleaned.total_length,
+                                    vr="OW" if int(ds.BitsAllocated) > 8 else "OB")
+
+    destination = dst / f"{result.new_sop_uid}.dcm" if dst.is_dir() else dst
+    write_atomically(destination, lambda out: write_dataset_with_pixels(out, ds, append_pixels))
+    result.output = str(destination)
+    return result
+
+
+def anonymize_dataset(ds: Dataset, *, profile: Profile, key: bytes | str,
+                      accept_unverified: bool = False) -> AnonymizationResult:
+    """Anonymize a dataset held in memory, in place.
+
+    The same rules as :func:`anonymize_file`; pixel data, when cleaned, is
+    replaced by the cleaned frames (encapsulated when compressed).  The
+    result's ``dataset`` is ``ds`` with a fresh ``file_meta``.
+
+    Raises
+    ------
+    AnonymizationError
+        The dataset cannot be anonymized safely (a malformed element ...).
+    """
+    key = _as_key(key)
+    reason = _discard_reason(ds, "PixelData" in ds, profile)
+    if reason:
+        return AnonymizationResult(source="<dataset>", status="discarded", reason=reason)
+    meta = getattr(ds, "file_meta", None)
+    syntax = str(meta.get("TransferSyntaxUID", "1.2.840.10008.1.2.1")) if meta is not None else "1.2.840.10008.1.2.1"
+    has_pixels = "PixelData" in ds
+    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    if has_pixels:
+        pixel_bytes = ds.PixelData
+        compressed = UID(syntax).is_compressed
+        pixel_module = _pixel_module(ds)
+        decode_source = Dataset()
+        decode_source.update({k: v for k, v in pixel_module.items()})
+        decode_source.PixelData = pixel_bytes
+        decode_source.file_meta = build_file_meta_for_decode(syntax)
+
+    def encoded():
+        if compressed:
+            return generate_frames(pixel_bytes, number_of_frames=frames)
+        size = codecs.native_frame_size(pixel_module)
+        return (pixel_bytes[i * size:(i + 1) * size] for i in range(frames))
+
+    def decoded():
+        return iter_pixels(decode_source)
+
+    prepared = _prepare(ds, profile=profile, key=key, has_pixels=has_pixels, transfer_syntax=syntax,
+                        encoded_frames=encoded, decoded_frames=decoded)
+    result = _result_from("<dataset>", prepared, accept_unverified=accept_unverified)
+    output_syntax = syntax
+    if prepared.cleaned is not None:
+        cleaned = prepared.cleaned
+        output_syntax = cleaned.transfer_syntax
+        if cleaned.encapsulated:
+            ds.PixelData = encapsulate(list(cleaned.frames), has_bot=True)
+            ds["PixelData"].VR = "OB"
+        else:
+            ds.PixelData = b"".join(cleaned.frames)
+            ds["PixelData"].VR = "OW" if int(ds.BitsAllocated) > 8 else "OB"
+    if output_syntax == "1.2.840.10008.1.2.1.99" and prepared.cleaned is not None:
+        output_syntax = "1.2.840.10008.1.2.1"
+    ds.file_meta = build_file_meta(ds, output_syntax)
+    result.dataset = ds
+    return result
+
+
+def build_file_meta_for_decode(syntax: str):
+    """A minimal file meta so pydicom's decoders know the source syntax."""
+    from pydicom.dataset import FileMetaDataset
+
+    meta = FileMetaDataset()
+    meta.TransferSyntaxUID = UID(syntax)
+    return meta
+
+
+def _write_in_memory(result: AnonymizationResult, dst: Path) -> None:
+    ds = result.dataset
+    destination = dst / f"{result.new_sop_uid}.dcm" if dst.is_dir() else dst
+    write_atomically(destination, lambda out: write_dataset_with_pixels(out, ds, None))
+    result.output = str(destination)
+    result.dataset = None
+

@@ -1,0 +1,171 @@
+"""Reading sources safely and writing results atomically.
+
+Reading stops before Pixel Data: the header is parsed by pydicom, the pixel
+element is only located (:mod:`.pixels.stream`), so a header-only profile
+copies the pixels byte for byte without decoding or holding them.
+
+Writing goes to a temporary file in the destination folder and is renamed
+over the destination only once complete, so a partly anonymized file is
+never visible under the final name, and nothing is left behind on error.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import pydicom
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.errors import InvalidDicomError
+from pydicom.uid import UID
+
+from .errors import AnonymizationError
+from .pixels.stream import PixelElement, locate_pixel_element
+
+# Identifies files written by this package (file meta, PS3.10 7.1).
+IMPLEMENTATION_CLASS_UID = "2.25.57621774961789039613359831097134383887"  # uuid5(URL, "portal-anonymizer")
+IMPLEMENTATION_VERSION_NAME = "PORTAL_ANON_1"
+DEFLATED = "1.2.840.10008.1.2.1.99"
+MEDIA_DIRECTORY_CLASS = "1.2.840.10008.1.3.10"
+
+
+class NotDicomFile(Exception):
+    """The file is not DICOM at all (a JPEG, a PDF, a text file ...): discarded, not an error."""
+
+
+@dataclass
+class SourceInstance:
+    """A parsed source file.
+
+    Attributes
+    ----------
+    path : str
+        Where it was read from.
+    dataset : Dataset
+        The header, with ``file_meta``; Pixel Data is *not* in it unless the
+        source had to be read whole (deflated).
+    transfer_syntax : UID
+        From the file meta.
+    pixels : PixelElement | None
+        Where Pixel Data sits in the file, for streaming.
+    """
+
+    path: str
+    dataset: Dataset
+    transfer_syntax: UID
+    pixels: PixelElement | None
+
+    @property
+    def has_pixels(self) -> bool:
+        return self.pixels is not None or "PixelData" in self.dataset
+
+
+def read_instance(path: str | os.PathLike) -> SourceInstance:
+    """Read a DICOM Part 10 file's header and locate its pixels.
+
+    Raises
+    ------
+    NotDicomFile
+        Not DICOM at all.
+    AnonymizationError
+        DICOM, but unusable: no file meta, truncated, malformed.
+    """
+    path = os.fspath(path)
+    try:
+        fp = open(path, "rb")
+    except OSError as exc:
+        raise AnonymizationError(f"cannot open: {exc.strerror}") from exc
+    with fp:
+        preamble = fp.read(132)
+        if len(preamble) < 132 or preamble[128:132] != b"DICM":
+            if _looks_like_bare_dataset(preamble):
+                raise AnonymizationError(
+                    "missing file meta information: no 'DICM' preamble, so the transfer syntax is unknown")
+            raise NotDicomFile("not a DICOM file")
+        fp.seek(0)
+        try:
+            ds = pydicom.dcmread(fp, stop_before_pixels=True)
+        except (InvalidDicomError, EOFError, struct.error, ValueError, KeyError, NotImplementedError, OSError) as exc:
+            raise AnonymizationError(f"unreadable DICOM header: {exc}") from exc
+        syntax = ds.file_meta.get("TransferSyntaxUID")
+        if not syntax:
+            raise AnonymizationError("file meta information has no TransferSyntaxUID")
+        syntax = UID(str(syntax))
+        if syntax == MEDIA_DIRECTORY_CLASS or ds.file_meta.get("MediaStorageSOPClassUID") == MEDIA_DIRECTORY_CLASS:
+            raise NotDicomFile("a DICOMDIR media index, not an instance")
+        if syntax == DEFLATED:
+            fp.seek(0)
+            try:
+                whole = pydicom.dcmread(fp)
+            except Exception as exc:  # deflate errors come in many types
+                raise AnonymizationError(f"unreadable deflated DICOM: {exc}") from exc
+            return SourceInstance(path, whole, syntax, None)
+        if not syntax.is_transfer_syntax:
+            raise AnonymizationError(f"unknown transfer syntax {syntax}")
+        pixels = locate_pixel_element(fp, path, implicit_vr=syntax.is_implicit_VR, little_endian=syntax.is_little_endian)
+    return SourceInstance(path, ds, syntax, pixels)
+
+
+def _looks_like_bare_dataset(head: bytes) -> bool:
+    """True when the bytes start like a DICOM data set written without preamble and meta."""
+    if len(head) < 8:
+        return False
+    group, element = struct.unpack("<HH", head[:4])
+    return group in (0x0002, 0x0008, 0x0010, 0x0018, 0x0020, 0x0028) and element < 0x2000
+
+
+def build_file_meta(ds: Dataset, transfer_syntax: str) -> FileMetaDataset:
+    """A fresh file meta group: nothing of the source's meta survives.
+
+    The source's meta can name the sending station (SourceApplicationEntityTitle)
+    or carry private information; only what PS3.10 requires is written.
+    """
+    meta = FileMetaDataset()
+    meta.FileMetaInformationVersion = b"\x00\x01"
+    meta.MediaStorageSOPClassUID = ds.SOPClassUID
+    meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    meta.TransferSyntaxUID = UID(transfer_syntax)
+    meta.ImplementationClassUID = IMPLEMENTATION_CLASS_UID
+    meta.ImplementationVersionName = IMPLEMENTATION_VERSION_NAME
+    return meta
+
+
+def write_atomically(destination: Path, write: Callable[[BinaryIO], None]) -> None:
+    """Call ``write`` on a temporary file beside ``destination``, then rename it.
+
+    On any error the temporary file is removed and the destination is left
+    as it was.
+    """
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=".anonymizing-", suffix=".part", dir=destination.parent)
+    try:
+        with os.fdopen(handle, "wb") as out:
+            write(out)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temporary, destination)
+    except BaseException:
+        try:
+            os.unlink(temporary)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def write_dataset_with_pixels(out: BinaryIO, ds: Dataset, append_pixels: Callable[[BinaryIO], None] | None) -> None:
+    """Write ``ds`` (without Pixel Data) then let ``append_pixels`` add the element.
+
+    Elements that sort after Pixel Data (only private groups can remain
+    there once a profile has run) are dropped so the element order stays
+    valid.
+    """
+    for tag in [t for t in ds.keys() if t > 0x7FE00010]:
+        del ds[tag]
+    pydicom.dcmwrite(out, ds, enforce_file_format=True)
+    if append_pixels is not None:
+        append_pixels(out)

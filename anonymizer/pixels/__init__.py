@@ -1,0 +1,114 @@
+"""Clean Pixel Data: black out burned-in text, frame by frame.
+
+:func:`plan_pixel_cleaning` decides what to keep (regions, else a vendor
+rule, else nothing is known); :func:`clean_frames` turns a stream of source
+frames into a stream of cleaned frames in the right output syntax.  Reading
+frames and writing the element live in :mod:`.stream`, per-syntax work in
+:mod:`.codecs`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+from pydicom.dataset import Dataset
+from pydicom.uid import JPEGBaseline8Bit, RLELossless, UID
+
+from . import codecs
+from .regions import PixelPlan, mask_outside_regions, plan_pixel_cleaning
+
+__all__ = ["PixelPlan", "CleanedPixels", "clean_frames", "mask_outside_regions", "plan_pixel_cleaning"]
+
+EXPLICIT_VR_LITTLE_ENDIAN = UID("1.2.840.10008.1.2.1")
+NATIVE_SYNTAXES = frozenset({"1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2", "1.2.840.10008.1.2.1.99"})
+
+
+@dataclass
+class CleanedPixels:
+    """Cleaned frames, ready for a sink.
+
+    Attributes
+    ----------
+    transfer_syntax : UID
+        Syntax of the cleaned frames.
+    photometric : str
+        PhotometricInterpretation of the cleaned frames.
+    frames : Iterator[bytes]
+        One item per frame, produced lazily.
+    encapsulated : bool
+        True for compressed frames (one fragment each).
+    total_length : int
+        Native only: bytes of all frames together.
+    lossy_method : str | None
+        LossyImageCompressionMethod to record when the output is lossy.
+    """
+
+    transfer_syntax: UID
+    photometric: str
+    frames: Iterator[bytes]
+    encapsulated: bool
+    total_length: int = 0
+    lossy_method: str | None = None
+
+
+def clean_frames(
+    pixel_module: Dataset,
+    plan: PixelPlan,
+    *,
+    transfer_syntax: str,
+    encoded_frames: Callable[[], Iterator[bytes]],
+    decoded_frames: Callable[[], Iterator[np.ndarray]],
+) -> CleanedPixels:
+    """Choose the codec path for ``transfer_syntax`` and clean lazily.
+
+    Parameters
+    ----------
+    pixel_module : Dataset
+        The original image pixel attributes (Rows, Columns, photometric ...).
+    plan : PixelPlan
+        What to keep in every frame.
+    transfer_syntax : str
+        The source's transfer syntax.
+    encoded_frames : callable
+        Returns an iterator over the source frames as stored (native bytes
+        or one compressed frame each).
+    decoded_frames : callable
+        Returns an iterator over decoded frames (numpy), used for syntaxes
+        this package does not re-encode in kind.
+
+    Returns
+    -------
+    CleanedPixels
+    """
+    frames_count = int(pixel_module.get("NumberOfFrames", 1) or 1)
+    photometric = str(pixel_module.PhotometricInterpretation).strip()
+    if transfer_syntax in NATIVE_SYNTAXES:
+        cleaner = codecs.native_cleaner(pixel_module, plan, little_endian=transfer_syntax != "1.2.840.10008.1.2.2")
+        return CleanedPixels(
+            transfer_syntax=EXPLICIT_VR_LITTLE_ENDIAN,
+            photometric=photometric,
+            frames=map(cleaner, encoded_frames()),
+            encapsulated=False,
+            total_length=codecs.native_frame_size(pixel_module) * frames_count,
+        )
+    if transfer_syntax == JPEGBaseline8Bit:
+        cleaner = codecs.jpeg_baseline_cleaner(plan, monochrome1=photometric == "MONOCHROME1")
+        return CleanedPixels(
+            transfer_syntax=JPEGBaseline8Bit,
+            photometric=codecs.jpeg_output_photometric(photometric),
+            frames=codecs.ordered_map(cleaner, encoded_frames()),
+            encapsulated=True,
+            lossy_method="ISO_10918_1",
+        )
+    # Everything else is decoded by pydicom's plugins and written RLE Lossless.
+    samples = int(pixel_module.get("SamplesPerPixel", 1))
+    decoded_photometric = "RGB" if samples == 3 and photometric.startswith("YBR") else photometric
+    cleaner = codecs.rle_cleaner(pixel_module, plan, decoded_photometric)
+    return CleanedPixels(
+        transfer_syntax=RLELossless,
+        photometric=decoded_photometric,
+        frames=map(cleaner, decoded_frames()),
+        encapsulated=True,
+    )
