@@ -86,9 +86,16 @@ def dummy(element: DataElement, key: bytes) -> None:
         element.value = DUMMY_BY_VR.get(element.VR.split(" ")[0], b"\x00\x00")
 
 
-def remap(element: DataElement, key: bytes) -> None:
-    """U: replace every instance UID value by its keyed ``2.25.`` form."""
-    keyword = element.keyword
+def remap(element: DataElement, key: bytes, *, listed: bool = True) -> None:
+    """U: replace every instance UID value by its keyed ``2.25.`` form.
+
+    A UID registered in the standard is kept.  For an attribute the table
+    lists as U that is all: the table has decided it identifies something
+    (ManufacturerDeviceClassUID names a device model).  For an attribute the
+    table does not list, a keyword naming a class (``...ClassUID``) keeps
+    the value too.
+    """
+    keyword = "" if listed else element.keyword
     set_values(element, [
         str(v) if is_class_uid(str(v), keyword) else remap_uid(str(v), key)
         for v in values_of(element) if str(v).strip("\x00 ")

@@ -205,7 +205,7 @@ def _keep(ds: Dataset, element, walk: _Walk, *, clean_content: bool, listed: boo
         return
     if vr == "UI":
         if profile.remap_uids:
-            actions.remap(element, walk.key)
+            actions.remap(element, walk.key, listed=False)
         return
     if profile.sanitize_by_vr:
         # Strict's defence in depth: an allowed attribute still cannot carry
