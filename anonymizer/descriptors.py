@@ -55,13 +55,15 @@ def _words_of(text: str) -> Iterable[str]:
 
 def clean_text(value: str, identifiers: frozenset[str]) -> str:
     """Return ``value`` with identifying tokens, digit runs and date shapes cut out."""
-    text = _EMAIL_SHAPE.sub(" ", value)
-    text = _DATE_SHAPE.sub(" ", text)
-    text = _DIGIT_RUN.sub(" ", text)
+    text = value
     if identifiers:
+        # Whole identifying tokens first, before digit runs break them up.
         kept = [
             token for token in re.split(r"(\s+)", text)
             if not token.strip() or token.strip(".,;:()[]-/^").upper() not in identifiers
         ]
         text = "".join(kept)
+    text = _EMAIL_SHAPE.sub(" ", text)
+    text = _DATE_SHAPE.sub(" ", text)
+    text = _DIGIT_RUN.sub(" ", text)
     return _SPACES.sub(" ", text).strip()
