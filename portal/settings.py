@@ -264,3 +264,15 @@ LOGGING = {
         "pynetdicom": {"level": "WARNING"},
     },
 }
+
+# The pipeline: a share queued or processing for longer than this is re-dispatched by the sweep.
+SHARE_STUCK_AFTER_SECONDS = env.int("SHARE_STUCK_AFTER_SECONDS", default=300)
+SHARE_SWEEP_INTERVAL_SECONDS = env.int("SHARE_SWEEP_INTERVAL_SECONDS", default=60)
+DELIVERY_RETRY_BASE_SECONDS = env.int("DELIVERY_RETRY_BASE_SECONDS", default=5)
+CELERY_BEAT_SCHEDULE = {
+    "sweep-stuck-shares": {"task": "sharing.sweep_stuck_shares", "schedule": SHARE_SWEEP_INTERVAL_SECONDS},
+}
+CELERY_TASK_ROUTES = {
+    "sharing.prepare_share": {"queue": "render"},
+    "sharing.deliver_share": {"queue": "deliver"},
+}

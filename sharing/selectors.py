@@ -53,3 +53,27 @@ def study_for_user(user, study_id: int) -> Study:
 
 def instances_of_study(study: Study) -> QuerySet[Instance]:
     return study.instances.select_related("series").order_by("series__series_number", "series_id", "instance_number", "id")
+
+
+def with_latest_share_status(studies: QuerySet[Study]) -> QuerySet[Study]:
+    """Annotate each study with its newest share's status in the same query (no N+1)."""
+    from django.db.models import OuterRef, Subquery
+
+    from .models import Share
+
+    latest = Share.objects.filter(study=OuterRef("pk")).order_by("-created_at", "-id")
+    return studies.annotate(share_status=Subquery(latest.values("status")[:1]))
+
+
+def shares_for_user(user):
+    from .models import Share
+
+    return Share.objects.filter(clinic__in=clinics_for_user(user).values("pk"))
+
+
+def share_for_user(user, share_id: int):
+    return shares_for_user(user).select_related("clinic", "study").get(pk=share_id)
+
+
+def share_history(study: Study):
+    return study.shares.select_related("created_by").prefetch_related("exclusions", "items").order_by("-created_at", "-id")

@@ -63,3 +63,59 @@ class IngestResultSerializer(serializers.Serializer):
     duplicates = serializers.IntegerField()
     rejected = RejectedFileSerializer(many=True)
     discarded = RejectedFileSerializer(many=True)
+
+
+class ShareCreateSerializer(serializers.Serializer):
+    study = serializers.IntegerField()
+    instances = serializers.ListField(child=serializers.IntegerField(), required=False, allow_empty=True)
+    email = serializers.CharField(required=False, allow_blank=True, max_length=254)
+    phone = serializers.CharField(required=False, allow_blank=True, max_length=32)
+    expires_in_days = serializers.IntegerField(required=False, min_value=1, max_value=365)
+    passcode = serializers.CharField(required=False, allow_blank=True, max_length=64, write_only=True)
+
+
+class ShareResendSerializer(serializers.Serializer):
+    email = serializers.CharField(required=False, allow_blank=True, max_length=254)
+    phone = serializers.CharField(required=False, allow_blank=True, max_length=32)
+    expires_in_days = serializers.IntegerField(required=False, min_value=1, max_value=365)
+
+
+class ExclusionSerializer(serializers.Serializer):
+    instance = serializers.IntegerField(source="instance_id", allow_null=True)
+    reason = serializers.CharField()
+    accepted = serializers.SerializerMethodField()
+
+    def get_accepted(self, exclusion) -> bool:
+        return exclusion.accepted_at is not None
+
+
+class ShareSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    study = serializers.IntegerField(source="study_id")
+    status = serializers.CharField()
+    step = serializers.CharField()
+    error = serializers.CharField()
+    channel = serializers.CharField()
+    contact = serializers.CharField(source="contact_masked", help_text="Masked: the portal does not keep the contact after delivery.")
+    images = serializers.SerializerMethodField(help_text="Number of stills on the patient's page.")
+    clips = serializers.SerializerMethodField(help_text="Number of clips on the patient's page.")
+    excluded = ExclusionSerializer(source="exclusions", many=True)
+    progress = serializers.SerializerMethodField()
+    expires_at = serializers.DateTimeField()
+    revoked_at = serializers.DateTimeField()
+    delivered_at = serializers.DateTimeField()
+    opened_at = serializers.DateTimeField()
+    downloaded_at = serializers.DateTimeField()
+    created_at = serializers.DateTimeField()
+
+    def _count(self, share, kind) -> int:
+        return sum(1 for item in share.items.all() if item.kind == kind)
+
+    def get_images(self, share) -> int:
+        return self._count(share, "image")
+
+    def get_clips(self, share) -> int:
+        return self._count(share, "clip")
+
+    def get_progress(self, share) -> dict:
+        return {"done": share.progress_done, "total": share.progress_total}

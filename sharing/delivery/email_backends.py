@@ -13,6 +13,9 @@ from django.core.mail.backends.base import BaseEmailBackend
 from django.utils import timezone
 
 
+IDEMPOTENCY_HEADER = "X-Portal-Message-Key"
+
+
 class EmlFileBackend(BaseEmailBackend):
     """Write each message to EMAIL_FILE_PATH as `<UTC time>-<random>.eml`, atomically."""
 
@@ -24,7 +27,10 @@ class EmlFileBackend(BaseEmailBackend):
         self.directory.mkdir(parents=True, exist_ok=True)
         sent = 0
         for message in email_messages:
-            name = f"{timezone.now():%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:12]}.eml"
+            # A message that carries an idempotency key keeps one file however often it is sent.
+            key = message.extra_headers.get(IDEMPOTENCY_HEADER, "")
+            safe_key = "".join(c for c in key if c.isalnum() or c == "-")[:80]
+            name = f"{safe_key}.eml" if safe_key else f"{timezone.now():%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:12]}.eml"
             fd, temp = tempfile.mkstemp(dir=self.directory, suffix=".tmp")
             with os.fdopen(fd, "wb") as out:
                 out.write(message.message().as_bytes(linesep="\r\n"))

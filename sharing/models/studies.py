@@ -14,6 +14,10 @@ def instance_upload_path(instance: "Instance", filename: str) -> str:
     return f"instances/{instance.clinic_id}/{uuid.uuid4().hex}.dcm"
 
 
+def thumbnail_upload_path(instance: "Instance", filename: str) -> str:
+    return f"thumbnails/{instance.clinic_id}/{uuid.uuid4().hex}.jpg"
+
+
 def document_upload_path(document: "Document", filename: str) -> str:
     return f"documents/{document.study.clinic_id}/{uuid.uuid4().hex}{document.extension}"
 
@@ -97,6 +101,7 @@ class Instance(models.Model):
     columns = models.PositiveIntegerField(null=True, blank=True)
     file = models.FileField(upload_to=instance_upload_path, max_length=200)
     size = models.PositiveBigIntegerField()
+    thumbnail = models.FileField(upload_to=thumbnail_upload_path, max_length=200, blank=True, editable=False)
     # None: not a strict-anonymized object; False: burned-in text could not be verified clean.
     pixels_verified = models.BooleanField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -30,7 +30,7 @@ def study_list(request):
     elif tab == "consults":
         rows = selectors.Study.objects.none()  # consults arrive with the consult feature
     else:
-        rows = selectors.studies_for_user(request.user, search=search)
+        rows = selectors.with_latest_share_status(selectors.studies_for_user(request.user, search=search))
     page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
     clinics = list(selectors.clinics_for_user(request.user))
     return render(
@@ -46,10 +46,20 @@ def study_detail(request, study_id: int):
         study = selectors.study_for_user(request.user, study_id)
     except selectors.Study.DoesNotExist:
         raise Http404 from None
+    from .shares import ShareForm
+
+    return render_study(request, study, ShareForm(instances=selectors.instances_of_study(study)))
+
+
+def render_study(request, study, form, status=200):
     return render(
         request,
         "sharing/study_detail.html",
-        {"study": study, "instances": selectors.instances_of_study(study), "documents": study.documents.all()},
+        {
+            "study": study, "instances": selectors.instances_of_study(study), "documents": study.documents.all(),
+            "form": form, "shares": selectors.share_history(study),
+        },
+        status=status,
     )
 
 

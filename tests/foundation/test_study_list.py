@@ -118,8 +118,11 @@ def test_study_page_lists_instances(client, staff, api, exam):
     client.force_login(staff)
     study = Study.objects.get()
     html = client.get(reverse("study", args=[study.pk])).content.decode()
-    assert html.count("data-instance-id=") == len(exam)
+    assert html.count('name="instances" value=') == len(exam), "each instance can be picked for a share"
+    assert html.count("/thumbnail.jpg") == 2 * len(exam)
     assert "30 frames" in html
+    study_thumb = client.get(reverse("instance-thumbnail", args=[study.pk, study.instances.first().pk]))
+    assert study_thumb.status_code == 200 and study_thumb["Content-Type"] == "image/jpeg"
 
 
 def test_web_upload_ingests_files(client, staff, exam):

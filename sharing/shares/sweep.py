@@ -1,0 +1,39 @@
+"""Find shares stuck in queued or processing longer than a limit and dispatch them again.
+
+This is the other half of the transactional outbox: a share whose enqueue failed (broker down)
+or whose task was lost is still a queued row in the database, and the sweep picks it up. The
+pipeline is idempotent, so re-dispatching a share that is merely slow costs little.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+
+from ..models import Share
+from .service import dispatch
+
+log = logging.getLogger(__name__)
+
+
+def stuck_shares(*, older_than: dt.timedelta | None = None):
+    limit = older_than or dt.timedelta(seconds=settings.SHARE_STUCK_AFTER_SECONDS)
+    cutoff = timezone.now() - limit
+    return Share.objects.filter(
+        Q(status=Share.Status.QUEUED) | Q(status=Share.Status.PROCESSING), revoked_at__isnull=True, updated_at__lt=cutoff,
+    ).filter(Q(dispatched_at__isnull=True) | Q(dispatched_at__lt=cutoff))
+
+
+def sweep_stuck_shares(*, older_than: dt.timedelta | None = None) -> list[int]:
+    ids = []
+    for share in stuck_shares(older_than=older_than):
+        Share.objects.filter(pk=share.pk).update(dispatched_at=timezone.now())
+        dispatch(share)
+        ids.append(share.pk)
+    if ids:
+        log.warning("sweep re-dispatched %d stuck share(s): %s", len(ids), ids)
+    return ids

@@ -1,0 +1,222 @@
+"""The patient's personal page at /p/<token>, its assets and the streamed ZIP.
+
+No login: the token is the key. Only its hash is stored, so a lookup hashes and queries the same
+way for every token; an unknown token costs the same time as a known one and answers 404.
+Expired or revoked links answer 410 with a clear page. Every response says no-store and
+no-referrer, so the link does not leak through caches or Referer headers.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import zipfile
+
+from django.conf import settings
+from django.http import FileResponse, Http404, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone, translation
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST
+
+from ..models import Clinic, Share, ShareEvent, ShareItem
+from ..shares.service import record_event
+from ..shares.tokens import hash_token
+
+PASSCODE_ATTEMPTS = 5
+PASSCODE_LOCKOUT = dt.timedelta(minutes=15)
+SESSION_KEY = "unlocked_shares"
+
+
+def private(response: HttpResponse) -> HttpResponse:
+    response["Cache-Control"] = "private, no-store"
+    response["Referrer-Policy"] = "no-referrer"
+    response["X-Robots-Tag"] = "noindex, nofollow"
+    return response
+
+
+def find_share(token: str) -> Share | None:
+    return Share.objects.select_related("clinic").filter(token_hash=hash_token(token)).first()
+
+
+def gone(request, share: Share) -> HttpResponse:
+    with translation.override(share.clinic.language or "en"):
+        response = render(request, "sharing/patient/gone.html", {"clinic": share.clinic, "revoked": share.is_revoked}, status=410)
+    return private(response)
+
+
+def not_found(request) -> HttpResponse:
+    return private(render(request, "sharing/patient/not_found.html", status=404))
+
+
+def is_unlocked(request, share: Share) -> bool:
+    return not share.needs_passcode or share.public_id.hex in request.session.get(SESSION_KEY, [])
+
+
+def live_share_or_response(request, token: str):
+    share = find_share(token)
+    if share is None:
+        return None, not_found(request)
+    if not share.is_live:
+        return None, gone(request, share)
+    return share, None
+
+
+@never_cache
+def landing(request, token: str):
+    share, response = live_share_or_response(request, token)
+    if response:
+        return response
+    with translation.override(share.clinic.language or "en"):
+        if not is_unlocked(request, share):
+            return private(redirect("patient-passcode", token=token))
+        items = list(share.items.all())
+        context = {
+            "share": share, "clinic": share.clinic, "token": token, "items": items,
+            "ready": share.status == Share.Status.SENT or bool(items),
+            "images": [i for i in items if i.kind == ShareItem.Kind.IMAGE],
+            "clips": [i for i in items if i.kind == ShareItem.Kind.CLIP],
+            "documents": [i for i in items if i.kind == ShareItem.Kind.DOCUMENT],
+        }
+        return private(render(request, "sharing/patient/landing.html", context))
+
+
+@never_cache
+def passcode(request, token: str):
+    share, response = live_share_or_response(request, token)
+    if response:
+        return response
+    if is_unlocked(request, share):
+        return private(redirect("patient-landing", token=token))
+    now = timezone.now()
+    error = ""
+    locked = share.passcode_locked_until and share.passcode_locked_until > now
+    if request.method == "POST" and not locked:
+        if share.check_passcode(request.POST.get("passcode", "").strip()):
+            Share.objects.filter(pk=share.pk).update(failed_passcode_attempts=0, passcode_locked_until=None)
+            request.session.cycle_key()
+            request.session[SESSION_KEY] = request.session.get(SESSION_KEY, []) + [share.public_id.hex]
+            return private(redirect("patient-landing", token=token))
+        attempts = share.failed_passcode_attempts + 1
+        fields = {"failed_passcode_attempts": attempts}
+        if attempts >= PASSCODE_ATTEMPTS:
+            fields.update(failed_passcode_attempts=0, passcode_locked_until=now + PASSCODE_LOCKOUT)
+            locked = True
+        Share.objects.filter(pk=share.pk).update(**fields)
+        error = "wrong"
+    status = 429 if locked else (400 if error else 200)
+    with translation.override(share.clinic.language or "en"):
+        response = render(request, "sharing/patient/passcode.html",
+                          {"clinic": share.clinic, "error": error, "locked": locked}, status=status)
+    return private(response)
+
+
+def item_or_404(share: Share, item_id: int) -> ShareItem:
+    item = share.items.filter(pk=item_id).first()
+    if item is None:
+        raise Http404
+    return item
+
+
+@never_cache
+def asset(request, token: str, item_id: int, variant: str):
+    """Serve one asset after checking the link on this very request; `download` marks a download."""
+    share, response = live_share_or_response(request, token)
+    if response:
+        return response
+    if not is_unlocked(request, share):
+        return private(HttpResponse(status=403))
+    item = item_or_404(share, item_id)
+    field = {"media": item.media, "download": item.media, "thumb": item.thumbnail, "poster": item.poster}.get(variant)
+    if not field:
+        raise Http404
+    if variant == "download":
+        record_event(share, ShareEvent.Kind.DOWNLOADED, first_field="downloaded_at")
+        mark_opened(share)
+    content_type = item.content_type if variant in ("media", "download") else "image/jpeg"
+    response = FileResponse(field.open("rb"), content_type=content_type, as_attachment=variant == "download",
+                            filename=item.download_name if variant == "download" else None)
+    response["Accept-Ranges"] = "bytes"
+    return private(response)
+
+
+def mark_opened(share: Share) -> None:
+    if share.opened_at is None:
+        record_event(share, ShareEvent.Kind.OPENED, first_field="opened_at")
+
+
+@require_POST
+def opened(request, token: str):
+    """The page's script calls this on a human action (a tap on an image, a play, a button);
+    mail scanners that prefetch the link never run it, so they never count as 'opened'."""
+    share, response = live_share_or_response(request, token)
+    if response:
+        return response
+    if is_unlocked(request, share):
+        mark_opened(share)
+    return private(JsonResponse({"ok": True}))
+
+
+class ZipStream:
+    """A write-only file object that hands zipfile's output to a streaming response in chunks."""
+
+    def __init__(self):
+        self.chunks: list[bytes] = []
+        self.position = 0
+
+    def write(self, data: bytes) -> int:
+        self.chunks.append(bytes(data))
+        self.position += len(data)
+        return len(data)
+
+    def tell(self) -> int:
+        return self.position
+
+    def flush(self) -> None:
+        pass
+
+    def drain(self) -> bytes:
+        data = b"".join(self.chunks)
+        self.chunks.clear()
+        return data
+
+
+def zip_chunks(items: list[ShareItem]):
+    stream = ZipStream()
+    # Stored, not deflated: JPG and MP4 are compressed already. Entry names carry no identifier.
+    with zipfile.ZipFile(stream, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
+        for item in items:
+            info = zipfile.ZipInfo(item.download_name, date_time=timezone.now().timetuple()[:6])
+            info.compress_type = zipfile.ZIP_STORED
+            with archive.open(info, "w", force_zip64=item.size > 2**31) as entry, item.media.open("rb") as src:
+                while chunk := src.read(1024 * 1024):
+                    entry.write(chunk)
+                    yield stream.drain()
+            yield stream.drain()
+    yield stream.drain()
+
+
+@never_cache
+def download_all(request, token: str):
+    share, response = live_share_or_response(request, token)
+    if response:
+        return response
+    if not is_unlocked(request, share):
+        return private(HttpResponse(status=403))
+    items = list(share.items.all())
+    if not items:
+        raise Http404
+    record_event(share, ShareEvent.Kind.DOWNLOADED, first_field="downloaded_at")
+    mark_opened(share)
+    response = StreamingHttpResponse(zip_chunks(items), content_type="application/zip")
+    response["Content-Disposition"] = 'attachment; filename="ultrasound.zip"'
+    return private(response)
+
+
+def clinic_logo(request, clinic_id: int):
+    """Clinic branding is public (it identifies the clinic, not the patient)."""
+    clinic = Clinic.objects.filter(pk=clinic_id).exclude(logo="").first()
+    if clinic is None:
+        raise Http404
+    response = FileResponse(clinic.logo.open("rb"))
+    response["Cache-Control"] = "public, max-age=86400"
+    return response
