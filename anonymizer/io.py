@@ -26,6 +26,7 @@ from pydicom.uid import UID
 
 from .errors import AnonymizationError
 from .pixels.stream import PixelElement, locate_pixel_element
+from .structure import KNOWN_VRS, check_structure
 
 # Identifies files written by this package (file meta, PS3.10 7.1).
 IMPLEMENTATION_CLASS_UID = "2.25.57621774961789039613359831097134383887"  # uuid5(URL, "portal-anonymizer")
@@ -107,6 +108,13 @@ def read_instance(path: str | os.PathLike) -> SourceInstance:
             return SourceInstance(path, whole, syntax, None)
         if not syntax.is_transfer_syntax:
             raise AnonymizationError(f"unknown transfer syntax {syntax}")
+        pixel_position = fp.tell()
+        meta_length = ds.file_meta.get("FileMetaInformationGroupLength")
+        if meta_length is None:
+            raise AnonymizationError("file meta information has no group length")
+        check_structure(fp, 132 + 12 + int(meta_length), implicit_vr=syntax.is_implicit_VR,
+                        little_endian=syntax.is_little_endian)
+        fp.seek(pixel_position)
         pixels = locate_pixel_element(fp, path, implicit_vr=syntax.is_implicit_VR, little_endian=syntax.is_little_endian)
     return SourceInstance(path, ds, syntax, pixels)
 
@@ -115,8 +123,13 @@ def _looks_like_bare_dataset(head: bytes) -> bool:
     """True when the bytes start like a DICOM data set written without preamble and meta."""
     if len(head) < 8:
         return False
-    group, element = struct.unpack("<HH", head[:4])
-    return group in (0x0002, 0x0008, 0x0010, 0x0018, 0x0020, 0x0028) and element < 0x2000
+    group, _element = struct.unpack("<HH", head[:4])
+    if group % 2 or group > 0x7FE0:
+        return False
+    if head[4:6] in KNOWN_VRS:
+        return True  # explicit VR little endian
+    (length,) = struct.unpack("<L", head[4:8])
+    return group in (0x0002, 0x0004, 0x0008) and length < 0x10000  # implicit VR little endian
 
 
 def build_file_meta(ds: Dataset, transfer_syntax: str) -> FileMetaDataset:

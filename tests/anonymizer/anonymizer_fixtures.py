@@ -230,7 +230,7 @@ def jpeg_clip(frames: int, *, rows: int = 480, columns: int = 640, quality: int 
     ds.NumberOfFrames = frames
     ds.FrameTime = 33.3
     ds.FrameIncrementPointer = 0x00181063
-    ds.SequenceOfUltrasoundRegions = Sequence([region(64, 56, columns - 65, rows - 41)])
+    ds.SequenceOfUltrasoundRegions = Sequence([region(columns // 10, rows // 8, columns - columns // 10 - 1, rows - rows // 12 - 1)])
     ds.PixelData = encapsulate(fragments, has_bot=True)
     ds["PixelData"].VR = "OB"
     ds.LossyImageCompression = "01"
