@@ -39,7 +39,6 @@ class Share(models.Model):
     # The contact and the link token, encrypted, held only until delivery and then erased.
     delivery_secret = models.BinaryField(null=True, blank=True, editable=False)
     contact_masked = models.CharField(max_length=64)
-    token_hash = models.CharField(max_length=64, unique=True, editable=False)
     passcode_hash = models.CharField(max_length=200, blank=True, editable=False)
     expires_at = models.DateTimeField()
     revoked_at = models.DateTimeField(null=True, blank=True)
@@ -94,6 +93,19 @@ class Share(models.Model):
         if self.passcode_hash:
             return check_password(passcode, self.passcode_hash)
         return self.clinic.check_link_passcode(passcode)
+
+
+class ShareToken(models.Model):
+    """A link token's SHA-256 (never the token). Resend retires the old one: it then answers 410
+    "this link has ended" rather than 404, so a patient with an old message knows what happened."""
+
+    share = models.ForeignKey(Share, on_delete=models.CASCADE, related_name="tokens")
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    retired_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"ShareToken {self.pk}"
 
 
 class ShareItem(models.Model):

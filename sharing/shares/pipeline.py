@@ -55,11 +55,9 @@ def pending_instances(share: Share) -> list[Instance]:
 
 
 def prepare_share(share_id: int, generation: int) -> bool:
-    """Run anonymize → render → publish for a share. Returns True when it is ready to deliver."""
+    """Run anonymize → render → publish for a share. Returns True when its link is still to be delivered."""
     share = Share.objects.select_related("clinic", "study").get(pk=share_id)
     if share.generation != generation or share.is_revoked:
-        return False
-    if share.delivered_generation >= generation:
         return False
     Share.objects.filter(pk=share.pk, status=Share.Status.QUEUED).update(status=Share.Status.PROCESSING, updated_at=timezone.now())
     accepted = set(share.exclusions.filter(accepted_at__isnull=False).values_list("instance_id", flat=True))
@@ -99,7 +97,8 @@ def prepare_share(share_id: int, generation: int) -> bool:
         return False
     if not share.events.filter(kind=ShareEvent.Kind.PROCESSED).exists():
         ShareEvent.objects.create(share=share, kind=ShareEvent.Kind.PROCESSED, detail=f"{items} items")
-    return True
+    # Items accepted after delivery join the page; the patient already has the link.
+    return share.delivered_generation < generation
 
 
 def publish_previews(share: Share, renderable: list[tuple[Instance, Path]], work: Path) -> None:

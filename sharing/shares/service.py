@@ -11,7 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from .. import contacts
-from ..models import Clinic, Instance, Share, ShareEvent, ShareExclusion, Study
+from ..models import Clinic, Instance, Share, ShareEvent, ShareExclusion, ShareToken, Study
 from .tokens import hash_token, new_token
 
 log = logging.getLogger(__name__)
@@ -79,13 +79,14 @@ def create_share(request: ShareRequest, *, user=None) -> Share:
     with transaction.atomic():
         share = Share(
             clinic=clinic, study=study, channel=channel, contact_masked=mask,
-            delivery_secret=contacts.seal(contact, token), token_hash=hash_token(token),
+            delivery_secret=contacts.seal(contact, token),
             expires_at=expiry_from(clinic, request.expires_in_days), created_by=user,
             include_documents=request.include_documents, progress_total=len(instances),
         )
         share.set_passcode(request.passcode)
         share.save()
         share.instances.set(instances)
+        ShareToken.objects.create(share=share, token_hash=hash_token(token))
         ShareEvent.objects.create(share=share, kind=ShareEvent.Kind.CREATED, user=user)
         dispatch(share)
     log.info("share %s created for study %s via %s", share.pk, study.pk, channel)
@@ -136,7 +137,8 @@ def resend_share(share: Share, *, email: str = "", phone: str = "", expires_in_d
             channel, contact, mask = share.channel, held[0], share.contact_masked
         share.channel, share.contact_masked = channel, mask
         share.delivery_secret = contacts.seal(contact, token)
-        share.token_hash = hash_token(token)
+        share.tokens.filter(retired_at__isnull=True).update(retired_at=timezone.now())
+        ShareToken.objects.create(share=share, token_hash=hash_token(token))
         share.expires_at = expiry_from(share.clinic, expires_in_days)
         share.revoked_at = None
         share.generation += 1

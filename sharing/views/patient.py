@@ -15,10 +15,9 @@ from django.conf import settings
 from django.http import FileResponse, Http404, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone, translation
-from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from ..models import Clinic, Share, ShareEvent, ShareItem
+from ..models import Clinic, Share, ShareEvent, ShareItem, ShareToken
 from ..shares.service import record_event
 from ..shares.tokens import hash_token
 
@@ -34,13 +33,15 @@ def private(response: HttpResponse) -> HttpResponse:
     return response
 
 
-def find_share(token: str) -> Share | None:
-    return Share.objects.select_related("clinic").filter(token_hash=hash_token(token)).first()
+def find_token(token: str) -> ShareToken | None:
+    # One indexed query whether the token exists or not: a miss costs what a hit costs.
+    return ShareToken.objects.select_related("share__clinic").filter(token_hash=hash_token(token)).first()
 
 
-def gone(request, share: Share) -> HttpResponse:
+def gone(request, share: Share, *, replaced: bool = False) -> HttpResponse:
+    context = {"clinic": share.clinic, "revoked": share.is_revoked, "replaced": replaced}
     with translation.override(share.clinic.language or "en"):
-        response = render(request, "sharing/patient/gone.html", {"clinic": share.clinic, "revoked": share.is_revoked}, status=410)
+        response = render(request, "sharing/patient/gone.html", context, status=410)
     return private(response)
 
 
@@ -53,15 +54,17 @@ def is_unlocked(request, share: Share) -> bool:
 
 
 def live_share_or_response(request, token: str):
-    share = find_share(token)
-    if share is None:
+    found = find_token(token)
+    if found is None:
         return None, not_found(request)
+    share = found.share
+    if found.retired_at is not None:
+        return None, gone(request, share, replaced=True)
     if not share.is_live:
         return None, gone(request, share)
     return share, None
 
 
-@never_cache
 def landing(request, token: str):
     share, response = live_share_or_response(request, token)
     if response:
@@ -80,7 +83,6 @@ def landing(request, token: str):
         return private(render(request, "sharing/patient/landing.html", context))
 
 
-@never_cache
 def passcode(request, token: str):
     share, response = live_share_or_response(request, token)
     if response:
@@ -117,7 +119,6 @@ def item_or_404(share: Share, item_id: int) -> ShareItem:
     return item
 
 
-@never_cache
 def asset(request, token: str, item_id: int, variant: str):
     """Serve one asset after checking the link on this very request; `download` marks a download."""
     share, response = live_share_or_response(request, token)
@@ -195,7 +196,6 @@ def zip_chunks(items: list[ShareItem]):
     yield stream.drain()
 
 
-@never_cache
 def download_all(request, token: str):
     share, response = live_share_or_response(request, token)
     if response:

@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+import pytest
+
+from sharing.delivery import sms_backends
+from sharing.models import Share, Study
+from tests.conftest import upload_files
+
+# What the exam fixture carries, and must never leave the portal towards the patient.
+IDENTIFIERS = ["DOE", "JANE", "PID-4711", "19870615", "20240312", "SONO", "North Clinic", "DOC^DANA", "DANA"]
+
+
+@pytest.fixture(autouse=True)
+def sms_outbox(settings):
+    settings.SMS_BACKEND = "locmem"
+    sms_backends.outbox.clear()
+    return sms_backends.outbox
+
+
+@pytest.fixture
+def study(api, exam) -> Study:
+    response = upload_files(api, exam)
+    assert response.status_code == 201, response.content
+    return Study.objects.get(pk=response.json()["studies"][0]["id"])
+
+
+def run_pipeline(share: Share) -> Share:
+    """Run the pipeline's steps in this process, as the worker would (tasks are thin wrappers)."""
+    from sharing.delivery.service import deliver_share
+    from sharing.shares.pipeline import prepare_share
+
+    share.refresh_from_db()
+    if prepare_share(share.pk, share.generation):
+        deliver_share(share.pk, share.generation)
+    share.refresh_from_db()
+    return share
+
+
+def link_from(text: str) -> str:
+    import re
+
+    match = re.search(r"https?://\S+/p/[A-Za-z0-9_\-]+", text)
+    assert match, "the message carries the patient's link"
+    return match.group(0)

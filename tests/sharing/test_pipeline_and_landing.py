@@ -1,0 +1,280 @@
+"""The share pipeline end to end in-process, and the patient's page: what the patient gets,
+what they never get, and how the link lives and dies."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import re
+import zipfile
+
+import pydicom
+import pytest
+from django.core import mail
+from django.utils import timezone
+
+from sharing.models import Share, ShareEvent, ShareExclusion
+from tests.sharing.conftest import IDENTIFIERS, link_from, run_pipeline
+
+pytestmark = pytest.mark.django_db
+
+
+def share_by_email(api, study, **extra) -> Share:
+    response = api.post("/api/v1/shares/", {"study": study.pk, "email": "jane.patient@example.org", **extra}, format="json")
+    assert response.status_code == 202, response.content
+    return Share.objects.get(pk=response.json()["id"])
+
+
+def path_of(link: str) -> str:
+    return "/" + link.split("/", 3)[3]
+
+
+def assert_no_identifiers(text: str, where: str) -> None:
+    upper = text.upper()
+    for identifier in IDENTIFIERS:
+        assert identifier.upper() not in upper, f"{identifier!r} leaked into {where}"
+
+
+def test_email_share_is_processed_delivered_once_and_viewable(api, study, client):
+    share = run_pipeline(share_by_email(api, study))
+    assert share.status == "sent", share.error
+    assert share.delivery_secret is None, "the contact is erased after delivery"
+    assert len(mail.outbox) == 1
+    message = mail.outbox[0]
+    assert message.to == ["jane.patient@example.org"]
+    body = message.body + message.alternatives[0][0]
+    assert_no_identifiers(message.subject + body, "the email")
+    link = link_from(message.body)
+    assert link in message.alternatives[0][0]
+
+    page = client.get(path_of(link))
+    assert page.status_code == 200
+    assert page["Cache-Control"] == "private, no-store" and page["Referrer-Policy"] == "no-referrer"
+    html = page.content.decode()
+    assert_no_identifiers(html, "the landing page")
+    assert "<video" in html and "playsinline" in html and "poster=" in html
+    assert html.count("Download JPG") + html.count("Download MP4") == share.items.count()
+    assert share.items.filter(kind="clip").count() >= 1
+    share.refresh_from_db()
+    assert share.opened_at is None, "a bare GET (a mail scanner) does not count as opened"
+
+
+def test_delivering_twice_sends_one_message(api, study):
+    from sharing.delivery.service import deliver_share
+
+    share = run_pipeline(share_by_email(api, study))
+    assert deliver_share(share.pk, share.generation) is False
+    assert len(mail.outbox) == 1
+
+
+def test_preparing_twice_publishes_each_instance_once(api, study):
+    from sharing.shares.pipeline import prepare_share
+
+    share = share_by_email(api, study)
+    prepare_share(share.pk, share.generation)
+    items = share.items.count()
+    prepare_share(share.pk, share.generation)
+    assert share.items.count() == items
+    assert ShareEvent.objects.filter(share=share, kind="processed").count() == 1
+
+
+def test_sms_share_carries_only_the_clinic_and_the_link(api, study, sms_outbox):
+    response = api.post("/api/v1/shares/", {"study": study.pk, "phone": "+1 202 555 0143"}, format="json")
+    assert response.status_code == 202, response.content
+    share = run_pipeline(Share.objects.get(pk=response.json()["id"]))
+    assert share.status == "sent", share.error
+    assert len(sms_outbox) == 1
+    assert sms_outbox[0].to == "+12025550143"
+    assert_no_identifiers(sms_outbox[0].body, "the SMS")
+    assert link_from(sms_outbox[0].body)
+
+
+def test_assets_downloads_and_zip(api, study, client):
+    share = run_pipeline(share_by_email(api, study))
+    link = path_of(link_from(mail.outbox[0].body))
+    html = client.get(link).content.decode()
+    downloads = re.findall(r'href="([^"]+/download)"', html)
+    assert downloads
+    for url in downloads:
+        response = client.get(url)
+        assert response.status_code == 200
+        disposition = response["Content-Disposition"]
+        assert re.search(r'filename="ultrasound-(image|clip)-\d+\.(jpg|mp4)"', disposition), disposition
+        body = b"".join(response.streaming_content)
+        assert_no_identifiers(body.decode("latin-1"), "a downloaded file")
+        assert body[:3] == b"\xff\xd8\xff" or body[4:8] == b"ftyp"
+    zipped = client.get(f"{link}/ultrasound.zip")
+    assert zipped.status_code == 200
+    archive = zipfile.ZipFile(io.BytesIO(b"".join(zipped.streaming_content)))
+    names = archive.namelist()
+    assert len(names) == share.items.count()
+    assert all(re.fullmatch(r"ultrasound-(image|clip)-\d+\.(jpg|mp4)", n) for n in names), names
+    assert archive.testzip() is None
+    share.refresh_from_db()
+    assert share.downloaded_at is not None and share.opened_at is not None
+
+
+def test_opened_counts_only_on_a_human_action(api, study, client):
+    share = run_pipeline(share_by_email(api, study))
+    link = path_of(link_from(mail.outbox[0].body))
+    client.get(link)
+    client.get(link)
+    share.refresh_from_db()
+    assert share.opened_at is None
+    assert client.post(f"{link}/opened").status_code == 200
+    share.refresh_from_db()
+    assert share.opened_at is not None
+    assert share.events.filter(kind="opened").count() == 1
+
+
+def test_unknown_token_is_404(client, db):
+    response = client.get("/p/" + "A" * 43)
+    assert response.status_code == 404
+    assert response["Cache-Control"] == "private, no-store"
+
+
+def test_revoked_link_dies_at_once(api, study, client):
+    share = run_pipeline(share_by_email(api, study))
+    link = path_of(link_from(mail.outbox[0].body))
+    item = share.items.first()
+    assert client.get(f"{link}/a/{item.pk}/media").status_code == 200
+    api.post(f"/api/v1/shares/{share.pk}/revoke/")
+    assert client.get(link).status_code == 410
+    assert client.get(f"{link}/a/{item.pk}/media").status_code == 410
+    assert client.get(f"{link}/ultrasound.zip").status_code == 410
+
+
+def test_expired_link_is_410(api, study, client):
+    share = run_pipeline(share_by_email(api, study))
+    link = path_of(link_from(mail.outbox[0].body))
+    Share.objects.filter(pk=share.pk).update(expires_at=timezone.now() - dt.timedelta(seconds=1))
+    response = client.get(link)
+    assert response.status_code == 410 and "expired" in response.content.decode()
+
+
+def test_resend_gives_a_new_link_and_expiry_and_kills_the_old(api, study, client):
+    share = run_pipeline(share_by_email(api, study, expires_in_days=3))
+    old = path_of(link_from(mail.outbox[0].body))
+    needs_contact = api.post(f"/api/v1/shares/{share.pk}/resend/", {}, format="json")
+    assert needs_contact.status_code == 400, "the contact was erased after delivery; it is asked again"
+    response = api.post(f"/api/v1/shares/{share.pk}/resend/", {"email": "jane.patient@example.org", "expires_in_days": 30}, format="json")
+    assert response.status_code == 202
+    share = run_pipeline(share)
+    assert len(mail.outbox) == 2, "exactly one more message"
+    new = path_of(link_from(mail.outbox[1].body))
+    assert new != old
+    assert client.get(old).status_code == 410
+    assert client.get(new).status_code == 200
+    assert (share.expires_at - timezone.now()).days >= 29
+    assert share.events.filter(kind="resent").count() == 1
+
+
+def test_passcode_page_and_lockout(api, study, client):
+    share = run_pipeline(share_by_email(api, study, passcode="4711x"))
+    link = path_of(link_from(mail.outbox[0].body))
+    assert "passcode" in mail.outbox[0].body
+    response = client.get(link)
+    assert response.status_code == 302 and response["Location"].endswith("/passcode")
+    item = share.items.first()
+    assert client.get(f"{link}/a/{item.pk}/media").status_code == 403
+    for _ in range(4):
+        assert client.post(f"{link}/passcode", {"passcode": "wrong"}).status_code == 400
+    assert client.post(f"{link}/passcode", {"passcode": "wrong"}).status_code == 429
+    locked = client.post(f"{link}/passcode", {"passcode": "4711x"})
+    assert locked.status_code == 429, "locked out even with the right passcode"
+    Share.objects.filter(pk=share.pk).update(passcode_locked_until=timezone.now() - dt.timedelta(seconds=1))
+    assert client.post(f"{link}/passcode", {"passcode": "4711x"}).status_code == 302
+    assert client.get(link).status_code == 200
+    assert client.get(f"{link}/a/{item.pk}/media").status_code == 200
+
+
+def test_instance_with_unverifiable_burned_in_text_is_excluded_until_accepted(api, exam, tmp_path, client):
+    from tests.conftest import upload_files
+
+    ds = pydicom.dcmread(exam[1])
+    ds.Manufacturer, ds.ManufacturerModelName = "Unknown Vendor", "Mystery 1"
+    if "SequenceOfUltrasoundRegions" in ds:
+        del ds.SequenceOfUltrasoundRegions
+    ds.SOPInstanceUID = pydicom.uid.generate_uid()
+    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    unverifiable = tmp_path / "unverifiable.dcm"
+    ds.save_as(unverifiable)
+    upload_files(api, [exam[0], unverifiable])
+    from sharing.models import Study
+
+    study = Study.objects.get()
+    share = run_pipeline(share_by_email(api, study))
+    exclusion = ShareExclusion.objects.get(share=share)
+    assert "could not be verified" in exclusion.reason and exclusion.acceptable
+    assert share.status == "sent" and share.items.count() == 1
+    detail = api.get(f"/api/v1/shares/{share.pk}/").json()
+    assert detail["excluded"][0]["reason"] == exclusion.reason
+
+    from sharing.shares.service import accept_exclusion
+
+    accept_exclusion(exclusion)
+    share = run_pipeline(share)
+    assert share.items.count() == 2, "accepted: included"
+    assert len(mail.outbox) == 1, "accepting does not send a second message"
+
+
+def test_standard_clinic_pdf_is_shared_only_behind_a_passcode(api, exam, client):
+    from sharing.models import Study
+    from tests.conftest import named_bytes
+
+    pdf = named_bytes("report.pdf", b"%PDF-1.4\n% a report\n%%EOF\n")
+    api.post("/api/v1/studies/", {"files": [open(exam[0], "rb"), pdf]}, format="multipart")
+    study = Study.objects.get()
+    assert study.documents.count() == 1
+    open_share = run_pipeline(share_by_email(api, study))
+    assert not open_share.items.filter(kind="document").exists()
+    assert "passcode" in open_share.exclusions.get(document__isnull=False).reason
+    locked_share = run_pipeline(share_by_email(api, study, passcode="secret-1"))
+    assert locked_share.items.filter(kind="document").count() == 1
+
+
+def test_permanent_delivery_failure_is_marked_failed_and_visible(api, study, settings):
+    settings.EMAIL_BACKEND = "tests.sharing.failing_backends.RefusingBackend"
+    from sharing.tasks import deliver_share as deliver_task
+    from sharing.shares.pipeline import prepare_share
+
+    share = share_by_email(api, study)
+    assert prepare_share(share.pk, share.generation)
+    deliver_task.apply(args=(share.pk, share.generation))
+    share.refresh_from_db()
+    assert share.status == "failed" and "refused the recipient" in share.error
+    assert "jane" not in share.error.lower()
+    assert share.delivery_secret is None
+    assert api.get(f"/api/v1/shares/{share.pk}/").json()["error"] == share.error
+
+
+def test_transient_delivery_failure_is_retried_then_delivered(api, study, settings):
+    settings.EMAIL_BACKEND = "tests.sharing.failing_backends.FlakyBackend"
+    settings.DELIVERY_RETRY_BASE_SECONDS = 0
+    from tests.sharing import failing_backends
+    from sharing.tasks import deliver_share as deliver_task
+    from sharing.shares.pipeline import prepare_share
+
+    failing_backends.FlakyBackend.failures_left = 2
+    share = share_by_email(api, study)
+    assert prepare_share(share.pk, share.generation)
+    result = deliver_task.apply(args=(share.pk, share.generation))
+    share.refresh_from_db()
+    assert share.status == "sent", (share.status, share.error, result.state)
+    assert failing_backends.FlakyBackend.attempts == 3
+    assert len(failing_backends.FlakyBackend.sent) == 1
+
+
+def test_staff_share_from_the_study_page(client, staff, study):
+    client.force_login(staff)
+    response = client.post(f"/studies/{study.pk}/share/", {"email": "x@example.org", "expires_in_days": 14})
+    assert response.status_code == 302
+    share = Share.objects.get()
+    assert share.created_by == staff
+    page = client.get(f"/studies/{study.pk}/").content.decode()
+    assert "x***@e***.org" in page and "Queued" in page
+    bad = client.post(f"/studies/{study.pk}/share/", {"phone": "123"})
+    assert bad.status_code == 400 and "valid mobile number" in bad.content.decode()
+    assert Share.objects.count() == 1
+    listing = client.get("/studies/").content.decode()
+    assert "queued" in listing.lower()
