@@ -185,3 +185,13 @@ def test_clip_plays_at_the_rate_read_back_from_the_file(timing, expected, tmp_pa
     path = build_native(tmp_path / "in.dcm", moving_pattern(5, 16, 16, colour=False), "MONOCHROME2", bits_stored=8, **timing)
     clip = read_clip(render_instance(path, out_dir, stem="clip-1").media)
     assert clip["rate"] == expected and len(clip["frames"]) == 5
+
+
+def test_pillow_decodes_the_fragments_when_simplejpeg_is_missing(monkeypatch):
+    import sharing.previews.frames as frames
+
+    with_simplejpeg = next(open_frame_source(sample("examples_ybr_color.dcm")).frames())
+    monkeypatch.setattr(frames, "simplejpeg", None)
+    source = open_frame_source(sample("examples_ybr_color.dcm"))
+    assert source.decoder == "jpeg-fragments"
+    assert np.abs(next(source.frames()).astype(int) - with_simplejpeg.astype(int)).max() <= 1
