@@ -18,8 +18,12 @@ US_FILES = ["examples_ybr_color.dcm", "examples_palette.dcm", "examples_rgb_colo
 
 
 @pytest.fixture(autouse=True)
-def isolated_media(settings, tmp_path):
-    """Each test stores files under its own folder, so 'nothing left behind' can be checked."""
+def isolated_media(request, settings, tmp_path):
+    """Each test stores files under its own folder, so 'nothing left behind' can be checked.
+
+    Tests with a real worker process keep DATA_DIR's media folder, which the worker shares."""
+    if request.node.get_closest_marker("worker"):
+        return tmp_path
     settings.MEDIA_ROOT = str(tmp_path / "media")
     settings.FILE_UPLOAD_TEMP_DIR = str(tmp_path / "upload-tmp")
     Path(settings.FILE_UPLOAD_TEMP_DIR).mkdir()
@@ -158,3 +162,100 @@ def chromium_path() -> str:
     path = shutil.which("chromium") or "/usr/bin/chromium"
     assert Path(path).exists(), "Debian's chromium is required for browser tests (make test installs it)"
     return path
+
+
+class WorkerProcess:
+    """A real `celery worker` process on the test PostgreSQL database and Redis."""
+
+    def __init__(self, env: dict, log_path: Path):
+        self.env, self.log_path, self.process = env, log_path, None
+
+    def start(self, timeout: float = 60) -> None:
+        import subprocess
+        import sys
+        import time
+
+        offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        log = open(self.log_path, "ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "portal", "worker", "--loglevel", "INFO", "--concurrency", "2",
+             "--queues", "celery,render,deliver", "--without-gossip", "--without-mingle", "--hostname", "test@%h"],
+            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if b" ready." in self.log_path.read_bytes()[offset:]:
+                return
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.2)
+        raise AssertionError("the Celery worker did not start:\n" + self.log_path.read_text()[-3000:])
+
+    def kill(self) -> None:
+        """SIGKILL the whole worker (parent and pool children), as an OOM kill or power loss would."""
+        import os
+        import signal
+
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+    def stop(self) -> None:
+        import os
+        import signal
+        import subprocess
+
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def worker_process(django_db_setup, django_db_blocker, tmp_path_factory):
+    """One worker for the session, bound to the test database pytest-django created."""
+    import os
+
+    import redis
+    from django.conf import settings as django_settings
+
+    redis_url = os.environ.get("REDIS_URL")
+    database = django_settings.DATABASES["default"]
+    assert redis_url and database["ENGINE"].endswith("postgresql"), (
+        "worker tests need PostgreSQL and Redis: run them with `make test`"
+    )
+    redis.Redis.from_url(redis_url).flushdb()
+    env = {k: v for k, v in os.environ.items() if k not in ("EMAIL_URL", "SMS_BACKEND")}
+    env["DATABASE_URL"] = f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}"
+    env["DJANGO_SETTINGS_MODULE"] = "portal.settings"
+    worker = WorkerProcess(env, tmp_path_factory.mktemp("worker") / "worker.log")
+    worker.start()
+    yield worker
+    worker.stop()
+
+
+@pytest.fixture
+def worker(worker_process):
+    if worker_process.process.poll() is not None:
+        worker_process.start()
+    return worker_process
+
+
+def wait_until(predicate, *, timeout: float = 120, interval: float = 0.3, what: str = "condition"):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
