@@ -151,6 +151,9 @@ class _Prepared:
 def _prepare(ds: Dataset, *, profile: Profile, key: bytes, has_pixels: bool, transfer_syntax: str,
              encoded_frames, decoded_frames) -> _Prepared:
     """De-identify the header and, where asked, set up pixel cleaning (lazily)."""
+    for keyword in ("SOPClassUID", "SOPInstanceUID"):
+        if not ds.get(keyword):
+            raise AnonymizationError(f"no {keyword}: not a storable DICOM instance")
     plan = None
     pixel_module = None
     cleaning = has_pixels and profile.clean_pixels
@@ -165,10 +168,8 @@ def _prepare(ds: Dataset, *, profile: Profile, key: bytes, has_pixels: bool, tra
         cleaned = clean_frames(pixel_module, plan, transfer_syntax=transfer_syntax,
                                encoded_frames=encoded_frames, decoded_frames=decoded_frames)
         ds.PhotometricInterpretation = cleaned.photometric
-        if cleaned.transfer_syntax != transfer_syntax or cleaned.encapsulated:
-            ds.PlanarConfiguration = 0 if int(ds.get("SamplesPerPixel", 1)) > 1 else ds.get("PlanarConfiguration", 0)
-            if int(ds.get("SamplesPerPixel", 1)) == 1 and "PlanarConfiguration" in ds:
-                del ds.PlanarConfiguration
+        if cleaned.encapsulated and int(ds.get("SamplesPerPixel", 1)) > 1:
+            ds.PlanarConfiguration = 0  # re-encoded frames are colour-by-pixel; native keeps its layout
         if cleaned.lossy_method:
             ds.LossyImageCompression = "01"
             ds.LossyImageCompressionMethod = cleaned.lossy_method

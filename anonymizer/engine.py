@@ -12,6 +12,7 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 
+from pydicom.datadict import dictionary_VR
 from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
@@ -86,7 +87,7 @@ def deidentify_header(ds: Dataset, *, profile: Profile, key: bytes) -> HeaderCha
     walk = _Walk(
         profile=profile,
         key=key,
-        identifiers=collect_identifiers(ds),
+        identifiers=collect_identifiers(ds) if profile.cleans_text else frozenset(),
         shift_days=dates.date_shift_days(key, patient_key(ds)),
     )
     new_name, new_id = _replacement_identity(ds, profile, key)
@@ -162,14 +163,36 @@ def _walk_dataset(ds: Dataset, walk: _Walk, *, clean_content: bool) -> None:
         if tag.is_private:
             private_tags.append(tag)
             continue
+        action = profile.action_for(tag)
+        if action == REMOVE:
+            del ds[tag]  # never converted: a value about to go is not even parsed
+            continue
+        if action == KEEP and not _keep_needs_value(ds, tag, profile, clean_content):
+            continue  # kept as read; pydicom writes the raw bytes back unchanged
         try:
             element = ds[tag]
         except Exception as exc:  # pydicom raises many types for a malformed element
             raise AnonymizationError(f"unreadable element {tag}: {exc}") from exc
-        action = profile.action_for(tag)
         _apply(ds, element, action, walk, clean_content=clean_content, listed=tag in profile.rules)
     if private_tags:
         _apply_private_policy(ds, private_tags, walk, clean_content=clean_content)
+
+
+def _keep_needs_value(ds: Dataset, tag, profile: Profile, clean_content: bool) -> bool:
+    """Whether a kept element must be parsed: sequences, UIDs and anything strict or cleaning may rewrite."""
+    if profile.sanitize_by_vr or clean_content:
+        return True
+    raw = ds.get_item(tag)
+    vr = getattr(raw, "VR", None) or dictionary_vr_or_unknown(tag)
+    return vr in ("SQ", "UI", "UN") or not getattr(raw, "is_raw", False)
+
+
+def dictionary_vr_or_unknown(tag) -> str:
+    """VR from the data dictionary (implicit VR files carry none)."""
+    try:
+        return dictionary_VR(tag)
+    except KeyError:
+        return "UN"
 
 
 def _apply(ds: Dataset, element, action: str, walk: _Walk, *, clean_content: bool, listed: bool) -> None:

@@ -152,15 +152,15 @@ def write_atomically(destination: Path, write: Callable[[BinaryIO], None]) -> No
     """Call ``write`` on a temporary file beside ``destination``, then rename it.
 
     On any error the temporary file is removed and the destination is left
-    as it was.
+    as it was.  The rename makes the file appear whole or not at all; it is
+    not fsync'ed (durability across power loss is the storage layer's job,
+    and an fsync per file would cost more than the de-identification).
     """
     destination.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(prefix=".anonymizing-", suffix=".part", dir=destination.parent)
     try:
         with os.fdopen(handle, "wb") as out:
             write(out)
-            out.flush()
-            os.fsync(out.fileno())
         os.replace(temporary, destination)
     except BaseException:
         try:

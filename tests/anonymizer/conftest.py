@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from anonymizer_fixtures import build_marker_dataset, write_dataset
+from .anonymizer_fixtures import build_marker_dataset, write_dataset
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from pydicom.dataset import Dataset
 
 from anonymizer import anonymize_file, strict_profile
 from anonymizer.__main__ import main
-from anonymizer_fixtures import KEY, build_marker_dataset, jpeg_clip, write_dataset
+from .anonymizer_fixtures import KEY, build_marker_dataset, jpeg_clip, write_dataset
 
 
 def good_file(folder: Path, name: str = "good.dcm") -> Path:

@@ -10,7 +10,7 @@ import pytest
 from anonymizer import anonymize_dataset, anonymize_file, basic_profile, strict_profile
 from anonymizer.profiles import STRICT_ALLOWED_KEYWORDS, STRICT_EMPTIED_KEYWORDS
 
-from anonymizer_fixtures import KEY, MARKER_UID_ROOT, build_marker_dataset, all_values, surviving_markers, write_dataset
+from .anonymizer_fixtures import KEY, MARKER_UID_ROOT, build_marker_dataset, all_values, surviving_markers, write_dataset
 
 
 def test_the_fixture_is_full_of_markers(marker_file: Path):

@@ -11,7 +11,7 @@ from pydicom.sequence import Sequence
 
 from anonymizer import anonymize_file, basic_profile, custom_profile
 from anonymizer.options import Option
-from anonymizer_fixtures import KEY, MARKER_DATE, MARKER_UID_ROOT, build_marker_dataset, write_dataset
+from .anonymizer_fixtures import KEY, MARKER_DATE, MARKER_UID_ROOT, build_marker_dataset, write_dataset
 
 
 def run(tmp_path: Path, profile, ds: Dataset | None = None, name: str = "in.dcm") -> Dataset:

@@ -14,7 +14,7 @@ from pydicom.encaps import generate_frames
 
 from anonymizer import anonymize_file, basic_profile, strict_profile
 from anonymizer.pixels.regions import PixelPlan, blank_rectangles, mask_outside_regions
-from anonymizer_fixtures import KEY, jpeg_clip, write_dataset
+from .anonymizer_fixtures import KEY, jpeg_clip, write_dataset
 
 BUNDLED_US = ["examples_ybr_color.dcm", "examples_palette.dcm", "examples_rgb_color.dcm", "examples_jpeg2k.dcm"]
 

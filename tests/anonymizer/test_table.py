@@ -8,7 +8,7 @@ from pathlib import Path
 
 from anonymizer import table_e1_1
 from anonymizer.profiles import COMPOUND_RESOLUTION, basic_profile
-from anonymizer_fixtures import REFERENCE_DIR
+from .anonymizer_fixtures import REFERENCE_DIR
 
 OPTION_COLUMNS = {
     "rtnSafePrivOpt": "RetainSafePrivateOption", "rtnUIDsOpt": "RetainUIDsOption",

@@ -7,7 +7,7 @@ from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
 from anonymizer import anonymize_file, basic_profile, remap_uid, strict_profile
-from anonymizer_fixtures import KEY, OTHER_KEY, build_marker_dataset, write_dataset
+from .anonymizer_fixtures import KEY, OTHER_KEY, build_marker_dataset, write_dataset
 
 STUDY = "1.2.826.0.1.3680043.10.999.100"
 SERIES = "1.2.826.0.1.3680043.10.999.101"

@@ -12,7 +12,7 @@ from anonymizer import basic_profile, strict_profile
 from anonymizer.engine import deidentify_header
 from anonymizer.profiles import REMOVE, STRICT_ALLOWED_KEYWORDS, STRICT_EMPTIED_KEYWORDS
 from anonymizer.uids import is_class_uid
-from anonymizer_fixtures import KEY
+from .anonymizer_fixtures import KEY
 
 TEXT_KEYWORDS = ["StudyDescription", "InstitutionName", "OperatorsName", "PatientName", "PatientID",
                  "ImageType", "Modality", "StationName", "AccessionNumber", "WindowCenterWidthExplanation"]
