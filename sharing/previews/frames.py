@@ -20,6 +20,7 @@ Two decoders stand behind one interface:
 
 from __future__ import annotations
 
+import contextlib
 import io
 import itertools
 import struct
@@ -145,7 +146,7 @@ def open_frame_source(path: str | Path) -> FrameSource:
         # reached by seeking in the file; such files are small in practice.
         iterate = _whole_dataset_frames(path)
         decoder = "pydicom"
-    elif _suits_jpeg_fragments(header, syntax) and _fast_path_agrees(path, header):
+    elif _suits_jpeg_fragments(header, syntax) and _fast_path_agrees(path, header, frame_count):
         iterate = _jpeg_fragment_frames(path, header, frame_count)
         decoder = "jpeg-fragments"
     else:
@@ -261,7 +262,7 @@ def _suits_jpeg_fragments(header: Dataset, syntax: UID) -> bool:
     )
 
 
-def _fast_path_agrees(path: Path, header: Dataset) -> bool:
+def _fast_path_agrees(path: Path, header: Dataset, frame_count: int) -> bool:
     """Whether libjpeg-turbo and pydicom decode the first frame alike.
 
     libjpeg-turbo picks the colour transform from the JFIF/Adobe markers and
@@ -269,7 +270,10 @@ def _fast_path_agrees(path: Path, header: Dataset) -> bool:
     with its header would be rendered in the wrong colours.
     """
     try:
-        fast = next(_jpeg_fragment_frames(path, header, 1)(None))
+        # The real frame count: with 1, fragments without an offset table
+        # would all be read as one frame.
+        with contextlib.closing(_jpeg_fragment_frames(path, header, frame_count)([0])) as first:
+            fast = next(first)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             reference = pixel_array(path, index=0)
@@ -291,13 +295,14 @@ def _jpeg_fragment_frames(
 
     def iterate(indices: Iterable[int] | None) -> Iterator[np.ndarray]:
         wanted = None if indices is None else set(indices)
+        last = frame_count - 1 if wanted is None else max(wanted, default=-1)
         with path.open("rb") as f:
             pydicom.dcmread(f, stop_before_pixels=True)
             # Skip the Pixel Data tag, VR, reserved bytes and undefined length
             # (12 bytes, explicit VR) to reach the Basic Offset Table item.
             f.seek(12, io.SEEK_CUR)
             fragments = generate_frames(f, number_of_frames=frame_count, endianness=endianness)
-            for index in range(frame_count):
+            for index in range(last + 1):
                 try:
                     encoded = next(fragments)
                 except StopIteration:

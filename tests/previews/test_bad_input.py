@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from preview_samples import (
+from .preview_samples import (
     build_jpeg_clip,
     build_native,
     ffmpeg_children,

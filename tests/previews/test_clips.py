@@ -10,7 +10,7 @@ import pydicom
 import pytest
 from pydicom.dataset import Dataset
 
-from preview_samples import (
+from .preview_samples import (
     build_jpeg_clip,
     build_native,
     moving_pattern,

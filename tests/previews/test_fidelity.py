@@ -12,7 +12,7 @@ from pydicom.dataset import Dataset
 from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi_lut
 from pydicom.uid import RLELossless
 
-from preview_samples import build_jpeg_clip, build_native, moving_pattern, new_dataset, read_jpeg, sample, save
+from .preview_samples import build_jpeg_clip, build_native, moving_pattern, new_dataset, read_jpeg, sample, save
 from sharing.previews import render_instance
 
 MAX_MEAN_DIFFERENCE = 2.0
@@ -184,8 +184,14 @@ def build_monochrome1_clip(path: Path) -> Path:
     return build_native(path, frames, "MONOCHROME1", bits_stored=12, WindowCenter="2000", WindowWidth="3000", FrameTime="40")
 
 
-def build_grey_jpeg_clip(path: Path) -> Path:
+def build_ybr_jpeg_clip(path: Path) -> Path:
     return build_jpeg_clip(path, moving_pattern(5, 48, 64, colour=True))
+
+
+def build_grey_jpeg_clip(path: Path) -> Path:
+    return build_jpeg_clip(
+        path, moving_pattern(5, 48, 64, colour=False), SamplesPerPixel=1, PhotometricInterpretation="MONOCHROME2"
+    )
 
 
 BUILT = {
@@ -199,7 +205,8 @@ BUILT = {
     "RGB planar configuration 1": build_planar_rgb,
     "16-bit RGB, RLE": build_rgb_16_bit_rle,
     "MONOCHROME1 clip": build_monochrome1_clip,
-    "JPEG YBR_FULL_422 clip": build_grey_jpeg_clip,
+    "JPEG YBR_FULL_422 clip": build_ybr_jpeg_clip,
+    "JPEG MONOCHROME2 clip": build_grey_jpeg_clip,
 }
 
 

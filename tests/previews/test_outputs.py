@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from preview_samples import build_native, moving_pattern, read_jpeg, sample
+from .preview_samples import build_native, moving_pattern, read_jpeg, sample
 from sharing.previews import render_instance, render_instances
 
 

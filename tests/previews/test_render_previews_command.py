@@ -9,7 +9,7 @@ import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from preview_samples import sample
+from .preview_samples import sample
 
 
 @pytest.fixture
