@@ -8,7 +8,6 @@ element is appended after the header that pydicom wrote.
 
 from __future__ import annotations
 
-import shutil
 import struct
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -202,7 +201,3 @@ def write_encapsulated_pixel_data(out: BinaryIO, frames: Iterable[bytes], *, num
     out.write(struct.pack(f"<{number_of_frames}L", *offsets))
     out.seek(end)
 
-
-def copy_stream(src: BinaryIO, dst: BinaryIO) -> None:
-    """Copy a whole stream (used for in-memory pixel data)."""
-    shutil.copyfileobj(src, dst)
