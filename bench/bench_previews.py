@@ -144,8 +144,14 @@ class ChildPeakWatcher:
                     pids = children.read_text().split()
                 except OSError:
                     continue
-                for pid in map(int, pids):
-                    self.peaks[pid] = max(self.peaks.get(pid, 0.0), high_water_mb(pid))
+                for pid in pids:
+                    try:
+                        # Until exec, a spawned child still shows our own memory.
+                        if not Path(f"/proc/{pid}/comm").read_text().startswith("ffmpeg"):
+                            continue
+                    except OSError:
+                        continue
+                    self.peaks[int(pid)] = max(self.peaks.get(int(pid), 0.0), high_water_mb(pid))
             self._stop.wait(self._interval)
 
 

@@ -9,7 +9,8 @@ The package is split like :mod:`pydicom.pixels`:
 * :mod:`.processing` -- Modality LUT, VOI, MONOCHROME1, palette, colour;
 * :mod:`.frame_rate` -- the playback rate of a clip;
 * :mod:`.stills` and :mod:`.clips` -- the JPG and MP4 sinks;
-* :mod:`.render` -- the public API tying them together.
+* :mod:`.render` -- the public API tying them together;
+* :mod:`.batch` -- files and identifier-free stems for the command line.
 """
 
 from .errors import NotAnImage, PreviewError
