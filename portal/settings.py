@@ -271,6 +271,8 @@ SHARE_SWEEP_INTERVAL_SECONDS = env.int("SHARE_SWEEP_INTERVAL_SECONDS", default=6
 DELIVERY_RETRY_BASE_SECONDS = env.int("DELIVERY_RETRY_BASE_SECONDS", default=5)
 CELERY_BEAT_SCHEDULE = {
     "sweep-stuck-shares": {"task": "sharing.sweep_stuck_shares", "schedule": SHARE_SWEEP_INTERVAL_SECONDS},
+    # A worker proves it consumes the queue; /readyz reports the heartbeat's age.
+    "worker-heartbeat": {"task": "sharing.heartbeat", "schedule": env.int("WORKER_HEARTBEAT_SECONDS", default=30)},
 }
 CELERY_TASK_ROUTES = {
     "sharing.prepare_share": {"queue": "render"},
