@@ -167,8 +167,8 @@ def chromium_path() -> str:
 class WorkerProcess:
     """A real `celery worker` process on the test PostgreSQL database and Redis."""
 
-    def __init__(self, env: dict, log_path: Path):
-        self.env, self.log_path, self.process = env, log_path, None
+    def __init__(self, env: dict, log_path: Path, extra_args: tuple[str, ...] = ()):
+        self.env, self.log_path, self.process, self.extra_args = env, log_path, None, extra_args
 
     def start(self, timeout: float = 60) -> None:
         import subprocess
@@ -179,7 +179,8 @@ class WorkerProcess:
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "portal", "worker", "--loglevel", "INFO", "--concurrency", "2",
-             "--queues", "celery,render,deliver", "--without-gossip", "--without-mingle", "--hostname", "test@%h"],
+             "--queues", "celery,render,deliver", "--without-gossip", "--without-mingle", "--hostname", "test@%h",
+             *self.extra_args],
             cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
         )
         deadline = time.monotonic() + timeout
@@ -233,13 +234,24 @@ def worker_process(django_db_setup, django_db_blocker, tmp_path_factory):
         "worker tests need PostgreSQL and Redis: run them with `make test`"
     )
     redis.Redis.from_url(redis_url).flushdb()
-    env = {k: v for k, v in os.environ.items() if k not in ("EMAIL_URL", "SMS_BACKEND")}
-    env["DATABASE_URL"] = f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}"
-    env["DJANGO_SETTINGS_MODULE"] = "portal.settings"
-    worker = WorkerProcess(env, tmp_path_factory.mktemp("worker") / "worker.log")
+    worker = WorkerProcess(worker_env(), tmp_path_factory.mktemp("worker") / "worker.log")
     worker.start()
     yield worker
     worker.stop()
+
+
+def worker_env(**overrides) -> dict:
+    """The environment of a worker process bound to the test database and Redis."""
+    import os
+
+    from django.conf import settings as django_settings
+
+    database = django_settings.DATABASES["default"]
+    env = {k: v for k, v in os.environ.items() if k not in ("EMAIL_URL", "SMS_BACKEND")}
+    env["DATABASE_URL"] = f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}"
+    env["DJANGO_SETTINGS_MODULE"] = "portal.settings"
+    env.update(overrides)
+    return env
 
 
 @pytest.fixture
@@ -259,3 +271,12 @@ def wait_until(predicate, *, timeout: float = 120, interval: float = 0.3, what: 
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+@pytest.fixture(autouse=True)
+def fresh_rate_limits(settings):
+    """Each test counts requests from zero: rate-limit keys get a prefix of their own, so tests
+    (and test runs sharing one Redis) never push each other over RATELIMIT_* limits."""
+    import uuid
+
+    settings.RATELIMIT_CACHE_PREFIX = f"rl:test-{uuid.uuid4().hex}:"

@@ -65,7 +65,7 @@ class FileSmsBackend:
 class TwilioSmsBackend:
     """Twilio Programmable Messaging. 4xx answers (bad number, blocked) are permanent; the rest retry."""
 
-    api = "https://api.twilio.com/2010-04-01/Accounts/{sid}/Messages.json"
+    path = "/2010-04-01/Accounts/{sid}/Messages.json"
 
     def __init__(self):
         self.sid = settings.TWILIO_ACCOUNT_SID
@@ -77,7 +77,7 @@ class TwilioSmsBackend:
     def send(self, to: str, body: str, idempotency_key: str) -> None:
         try:
             response = requests.post(
-                self.api.format(sid=self.sid), auth=(self.sid, self.token),
+                settings.TWILIO_API_BASE.rstrip("/") + self.path.format(sid=self.sid), auth=(self.sid, self.token),
                 data={"To": to, "From": self.sender, "Body": body},
                 headers={"I-Twilio-Idempotency-Token": idempotency_key}, timeout=15,
             )

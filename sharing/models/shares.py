@@ -53,6 +53,9 @@ class Share(models.Model):
     delivered_generation = models.PositiveIntegerField(default=0)
     delivered_at = models.DateTimeField(null=True, blank=True)
     dispatched_at = models.DateTimeField(null=True, blank=True)
+    # One pipeline run at a time: a run holds the lease and renews it as it makes progress; a run
+    # that finds it held exits. A killed worker's lease simply runs out.
+    lease_until = models.DateTimeField(null=True, blank=True)
     opened_at = models.DateTimeField(null=True, blank=True)
     downloaded_at = models.DateTimeField(null=True, blank=True)
     failed_passcode_attempts = models.PositiveIntegerField(default=0)

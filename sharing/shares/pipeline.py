@@ -7,6 +7,7 @@ task that runs twice, or again after its worker was killed, finishes the work in
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import os
 import shutil
@@ -16,6 +17,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.files import File
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from ..anonymization import anonymize_strict
@@ -31,8 +33,33 @@ def render_concurrency() -> int:
     return max(1, int(os.environ.get("RENDER_CONCURRENCY", 0)) or os.cpu_count() or 1)
 
 
+def lease_expiry():
+    return timezone.now() + dt.timedelta(seconds=settings.SHARE_LEASE_SECONDS)
+
+
+def acquire_lease(share: Share) -> bool:
+    """Take the share's lease if nobody holds it; atomic, so two runs never both win."""
+    now = timezone.now()
+    free = Q(lease_until__isnull=True) | Q(lease_until__lt=now)
+    return Share.objects.filter(free, pk=share.pk).update(lease_until=lease_expiry(), updated_at=now) == 1
+
+
+def release_lease(share: Share) -> None:
+    Share.objects.filter(pk=share.pk).update(lease_until=None)
+
+
 def set_step(share: Share, step: str, **fields) -> None:
-    Share.objects.filter(pk=share.pk).update(step=step, updated_at=timezone.now(), **fields)
+    """Record progress; it also renews the lease and tells the sweep the share is alive."""
+    Share.objects.filter(pk=share.pk).update(step=step, updated_at=timezone.now(), lease_until=lease_expiry(), **fields)
+
+
+def work_folder(share: Share) -> Path:
+    """The run's scratch folder, named by the share: a rerun after a killed worker clears what
+    the dead run left, instead of leaking it."""
+    folder = Path(settings.FILE_UPLOAD_TEMP_DIR) / f"share-{share.public_id.hex}"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    return folder
 
 
 def local_copy(instance: Instance, directory: Path) -> Path:
@@ -59,14 +86,25 @@ def prepare_share(share_id: int, generation: int) -> bool:
     share = Share.objects.select_related("clinic", "study").get(pk=share_id)
     if share.generation != generation or share.is_revoked:
         return False
+    if not acquire_lease(share):
+        log.info("share %s is being prepared by another run", share.pk)
+        return False
+    try:
+        return prepare_leased(share, generation)
+    finally:
+        release_lease(share)
+
+
+def prepare_leased(share: Share, generation: int) -> bool:
     Share.objects.filter(pk=share.pk, status=Share.Status.QUEUED).update(status=Share.Status.PROCESSING, updated_at=timezone.now())
     accepted = set(share.exclusions.filter(accepted_at__isnull=False).values_list("instance_id", flat=True))
-    work = Path(tempfile.mkdtemp(prefix="share-", dir=settings.FILE_UPLOAD_TEMP_DIR))
+    work = work_folder(share)
     try:
         todo = pending_instances(share)
         set_step(share, "anonymizing", progress_total=share.instances.count(), progress_done=share.items.exclude(instance=None).count())
         renderable: list[tuple[Instance, Path]] = []
         for instance in todo:
+            set_step(share, "anonymizing")
             source = local_copy(instance, work)
             anonymized = work / f"anon-{instance.pk}.dcm"
             result = anonymize_strict(source, anonymized, clinic_id=share.clinic_id, accept_unverified=instance.pk in accepted)
@@ -104,17 +142,20 @@ def prepare_share(share_id: int, generation: int) -> bool:
 def publish_previews(share: Share, renderable: list[tuple[Instance, Path]], work: Path) -> None:
     from ..previews import PreviewError, render_instances
 
-    if not renderable:
-        return
     base = share.items.count()
-    stems = [(path, f"item-{index}") for index, (_, path) in enumerate(renderable)]
-    results = render_instances(stems, work / "out", workers=render_concurrency())
-    for position, ((instance, _), result) in enumerate(zip(renderable, results)):
-        if isinstance(result, PreviewError) or isinstance(result, Exception):
-            exclude(share, instance, f"could not be rendered: {result}")
-            continue
-        store_item(share, instance, result, position=base + position)
-        Share.objects.filter(pk=share.pk).update(progress_done=share.items.exclude(instance=None).count())
+    workers = render_concurrency()
+    # In batches of the worker's concurrency: each batch renders in parallel, then publishes and
+    # renews the lease, so a long exam shows progress and is never mistaken for a stuck one.
+    for start in range(0, len(renderable), workers):
+        batch = renderable[start:start + workers]
+        stems = [(path, f"item-{start + index}") for index, (_, path) in enumerate(batch)]
+        results = render_instances(stems, work / "out", workers=workers)
+        for offset, ((instance, _), result) in enumerate(zip(batch, results)):
+            if isinstance(result, (PreviewError, Exception)):
+                exclude(share, instance, f"could not be rendered: {result}")
+                continue
+            store_item(share, instance, result, position=base + start + offset)
+        set_step(share, "rendering", progress_done=share.items.exclude(instance=None).count())
 
 
 def store_item(share: Share, instance: Instance, rendered, *, position: int) -> None:
