@@ -10,6 +10,7 @@ production shape.
 from __future__ import annotations
 
 import secrets
+import datetime as dt
 from pathlib import Path
 
 import environ
@@ -57,11 +58,16 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "axes",
+    "csp",
+    "django_ratelimit",
     "sharing",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -70,6 +76,10 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Turns a django-ratelimit block into our 429 page or JSON (RATELIMIT_VIEW).
+    "django_ratelimit.middleware.RatelimitMiddleware",
+    # Last, as django-axes asks: it answers a locked-out login with the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "portal.urls"
@@ -113,6 +123,20 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# Staff login lockout (django-axes): AxesStandaloneBackend refuses a locked-out login before the
+# password is checked. Every login form (/login/, /admin/login/) goes through authenticate() with
+# the request, so both count. Locked per username and IP together, so a stranger cannot lock a
+# colleague out from elsewhere; the lock lifts after AXES_COOLOFF_MINUTES.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = dt.timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "registration/locked.html"
 
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("de", "Deutsch"), ("fr", "Français"), ("es", "Español"), ("sv", "Svenska")]
@@ -172,7 +196,10 @@ Path(FILE_UPLOAD_TEMP_DIR).mkdir(parents=True, exist_ok=True)
 REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+    # A task a killed worker held is redelivered after this; the stuck-share sweep usually acts first.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("BROKER_VISIBILITY_TIMEOUT", default=3600)}
+    # Fail fast when Redis is down: the share stays queued in the database and the sweep sends it later.
+    CELERY_BROKER_CONNECTION_TIMEOUT = 2
 else:
     _broker_dir = DATA_DIR / "broker"
     (_broker_dir / "queue").mkdir(parents=True, exist_ok=True)
@@ -205,6 +232,35 @@ else:
         }
     }
 
+# Rate limits (django-ratelimit, sharing/ratelimits.py) count in their own cache, which must
+# increment atomically: Redis when REDIS_URL is set, shared by every web process. The embedded
+# default uses process-local memory (the file cache's read-then-write increment loses counts under
+# concurrency and scans its folder on every write), so each gunicorn worker counts on its own and a
+# client gets up to WEB_CONCURRENCY times the limit there.
+CACHES["ratelimit"] = (
+    {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    if REDIS_URL else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "ratelimit"}
+)
+RATELIMIT_USE_CACHE = "ratelimit"
+RATELIMIT_VIEW = "sharing.ratelimits.rate_limited"
+RATELIMIT_ENABLE = env.bool("RATELIMIT_ENABLE", default=True)
+# Per client IP and minute. A patient page with 20 images and clips loads ~100 assets (thumbnails,
+# posters, ranged video requests), and clinics sit behind one NAT: 600/m leaves room for both.
+RATELIMIT_LINK = env.str("RATELIMIT_LINK", default="600/m")
+RATELIMIT_PASSCODE = env.str("RATELIMIT_PASSCODE", default="10/m")
+RATELIMIT_API = env.str("RATELIMIT_API", default="1200/m")
+# Behind a reverse proxy every request comes from the proxy: name the header it sets for the
+# client address (e.g. HTTP_X_REAL_IP), and make sure the proxy overwrites it.
+if env.str("RATELIMIT_IP_META_KEY", default=""):
+    RATELIMIT_IP_META_KEY = env.str("RATELIMIT_IP_META_KEY")
+SILENCED_SYSTEM_CHECKS = [
+    # django-ratelimit lists only django_redis; Django's own RedisCache increments with INCR too.
+    "django_ratelimit.W001",
+]
+if not REDIS_URL:
+    # The embedded default counts per process on purpose (see above).
+    SILENCED_SYSTEM_CHECKS.append("django_ratelimit.E003")
+
 # Email: one .eml file per message in DATA_DIR/outbox/email unless EMAIL_URL is set.
 EMAIL_OUTBOX_DIR = DATA_DIR / "outbox" / "email"
 SMS_OUTBOX_DIR = DATA_DIR / "outbox" / "sms"
@@ -220,6 +276,7 @@ SMS_BACKEND = env.str("SMS_BACKEND", default="file")
 TWILIO_ACCOUNT_SID = env.str("TWILIO_ACCOUNT_SID", default="")
 TWILIO_AUTH_TOKEN = env.str("TWILIO_AUTH_TOKEN", default="")
 TWILIO_FROM_NUMBER = env.str("TWILIO_FROM_NUMBER", default="")
+TWILIO_API_BASE = env.str("TWILIO_API_BASE", default="https://api.twilio.com")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -236,6 +293,10 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Ingest exams, list studies, and share them with patients.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI from drf-spectacular-sidecar's static files, not a CDN: no third-party requests.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 SESSION_COOKIE_HTTPONLY = True
@@ -244,6 +305,25 @@ CSRF_COOKIE_SAMESITE = "Lax"
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+# Pages load only our own scripts, styles, images and media; no inline script or style, no
+# third-party origin, no framing. Templates use external files in static/portal/.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "media-src": ["'self'"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
+# No page script reads the CSRF cookie (they take the token from a data attribute).
+CSRF_COOKIE_HTTPONLY = True
 if PRODUCTION:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
@@ -257,17 +337,23 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # Every handler redacts link tokens, credentials and contacts (portal/logging.py).
+    "filters": {"redact": {"()": "portal.logging.RedactingFilter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
         # pynetdicom logs every association's identifiers at DEBUG/INFO.
         "pynetdicom": {"level": "WARNING"},
+        # With DEBUG, Django logs every SQL statement with its parameters: patient names and IDs.
+        "django.db.backends": {"level": "INFO"},
     },
 }
 
 # The pipeline: a share queued or processing for longer than this is re-dispatched by the sweep.
 SHARE_STUCK_AFTER_SECONDS = env.int("SHARE_STUCK_AFTER_SECONDS", default=300)
 SHARE_SWEEP_INTERVAL_SECONDS = env.int("SHARE_SWEEP_INTERVAL_SECONDS", default=60)
+# How long a pipeline run may go without progress before another run may take the share over.
+SHARE_LEASE_SECONDS = env.int("SHARE_LEASE_SECONDS", default=600)
 DELIVERY_RETRY_BASE_SECONDS = env.int("DELIVERY_RETRY_BASE_SECONDS", default=5)
 CELERY_BEAT_SCHEDULE = {
     "sweep-stuck-shares": {"task": "sharing.sweep_stuck_shares", "schedule": SHARE_SWEEP_INTERVAL_SECONDS},
