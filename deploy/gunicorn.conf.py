@@ -1,0 +1,47 @@
+"""gunicorn settings for the web process: `gunicorn -c deploy/gunicorn.conf.py portal.wsgi:application`.
+
+Every value can be overridden from the environment, so one file serves every host size.
+"""
+
+import multiprocessing
+import os
+import re
+
+from gunicorn.glogging import Logger
+
+# Loopback by default: the TLS-terminating proxy runs on the same host. Set BIND to listen elsewhere.
+bind = os.environ.get("BIND", f"127.0.0.1:{os.environ.get('PORT', '8000')}")
+# (2 × cores) + 1 processes: while one waits on PostgreSQL, Redis or storage, another uses the CPU.
+workers = int(os.environ.get("WEB_CONCURRENCY", 2 * multiprocessing.cpu_count() + 1))
+# Threads let a process keep serving while one request streams a clip or receives a large upload;
+# with gthread the worker timeout watches the process, not the length of one upload.
+worker_class = "gthread"
+threads = int(os.environ.get("WEB_THREADS", 4))
+timeout = int(os.environ.get("WEB_TIMEOUT", 300))
+graceful_timeout = 30
+keepalive = 5
+# Recycle processes now and then so a slow leak never grows unbounded; jitter avoids a stampede.
+max_requests = int(os.environ.get("WEB_MAX_REQUESTS", 5000))
+max_requests_jitter = 500
+# Only the local proxy may set X-Forwarded-* headers.
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
+accesslog = os.environ.get("WEB_ACCESS_LOG", "-")
+access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms'
+
+# A patient's link is /p/<token>: the token is the key, so it never reaches a log line.
+TOKEN_IN_PATH = re.compile(r"(/p/)[^/?\s\"]+")
+
+
+class RedactingLogger(Logger):
+    """The access log with link tokens replaced by `…` in the path, request line and referer."""
+
+    def atoms(self, resp, req, environ, request_time):
+        atoms = super().atoms(resp, req, environ, request_time)
+        for key in ("U", "r", "f"):
+            if isinstance(atoms.get(key), str):
+                atoms[key] = TOKEN_IN_PATH.sub(r"\1…", atoms[key])
+        atoms["q"] = ""  # query strings are not logged
+        return atoms
+
+
+logger_class = RedactingLogger
