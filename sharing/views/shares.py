@@ -93,13 +93,11 @@ def revoke(request, share_id: int):
 @require_POST
 def resend(request, share_id: int):
     share = share_or_404(request.user, share_id)
-    try:
-        service.resend_share(share, email=request.POST.get("email", ""), phone=request.POST.get("phone", ""), user=request.user)
-    except ValidationError as exc:
-        messages.error(request, " ".join(m for errors in exc.message_dict.values() for m in errors))
-    else:
-        messages.success(request, _("A new link is on its way. The old link no longer opens."))
-    return redirect(f"{study_url(share.study)}#history")
+    return act_and_report(
+        request, share,
+        lambda: service.resend_share(share, email=request.POST.get("email", ""), phone=request.POST.get("phone", ""), user=request.user),
+        _("A new link is on its way. The old link no longer opens."),
+    )
 
 
 @login_required
@@ -109,12 +107,20 @@ def accept_exclusion(request, share_id: int, exclusion_id: int):
     exclusion = ShareExclusion.objects.filter(share=share, pk=exclusion_id).first()
     if exclusion is None:
         raise Http404
+    return act_and_report(
+        request, share, lambda: service.accept_exclusion(exclusion, user=request.user),
+        _("Accepted. It will be added to the patient's page."),
+    )
+
+
+def act_and_report(request, share, action, success: str):
+    """Run a share action; show its validation errors or `success`, then return to the history."""
     try:
-        service.accept_exclusion(exclusion, user=request.user)
+        action()
     except ValidationError as exc:
         messages.error(request, " ".join(m for errors in exc.message_dict.values() for m in errors))
     else:
-        messages.success(request, _("Accepted. It will be added to the patient's page."))
+        messages.success(request, success)
     return redirect(f"{study_url(share.study)}#history")
 
 

@@ -96,18 +96,22 @@ class ScriptedSmtp:
         self.controller.stop()
 
 
-@pytest.fixture
-def smtp_server():
-    servers: list[ScriptedSmtp] = []
+def started(factory):
+    """A fixture body: start servers with `factory(script)`, stop every one of them afterwards."""
+    servers = []
 
-    def start(replies):
-        server = ScriptedSmtp(replies)
-        servers.append(server)
-        return server
+    def start(script):
+        servers.append(factory(script))
+        return servers[-1]
 
     yield start
     for server in servers:
         server.stop()
+
+
+@pytest.fixture
+def smtp_server():
+    yield from started(ScriptedSmtp)
 
 
 class FakeTwilio:
@@ -144,16 +148,7 @@ class FakeTwilio:
 
 @pytest.fixture
 def twilio():
-    fakes: list[FakeTwilio] = []
-
-    def start(statuses):
-        fake = FakeTwilio(statuses)
-        fakes.append(fake)
-        return fake
-
-    yield start
-    for fake in fakes:
-        fake.stop()
+    yield from started(FakeTwilio)
 
 
 def long_clip(path, frames: int = 600):

@@ -278,3 +278,20 @@ def test_staff_share_from_the_study_page(client, staff, study):
     assert Share.objects.count() == 1
     listing = client.get("/studies/").content.decode()
     assert "queued" in listing.lower()
+
+
+def test_unknown_token_costs_what_a_known_one_costs(api, study):
+    """404 at the speed of a hit: one indexed query either way, so timing reveals nothing."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from sharing.views.patient import find_token
+
+    run_pipeline(share_by_email(api, study))
+    token = link_from(mail.outbox[0].body).rsplit("/", 1)[1]
+    with CaptureQueriesContext(connection) as hit:
+        assert find_token(token) is not None
+    with CaptureQueriesContext(connection) as miss:
+        assert find_token("x" * len(token)) is None
+    assert len(hit) == len(miss) == 1
+    assert hit.captured_queries[0]["sql"].split("WHERE")[0] == miss.captured_queries[0]["sql"].split("WHERE")[0]
