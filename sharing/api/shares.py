@@ -2,6 +2,7 @@
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
+from django.utils.decorators import method_decorator
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
@@ -9,6 +10,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from .. import selectors
+from ..ratelimits import limit_api
 from ..models import Share
 from ..shares import service
 from .serializers import ShareCreateSerializer, ShareResendSerializer, ShareSerializer
@@ -20,6 +22,7 @@ def as_drf(error: DjangoValidationError) -> ValidationError:
     return ValidationError(error.message_dict if hasattr(error, "error_dict") else {"non_field_errors": error.messages})
 
 
+@method_decorator(limit_api, name="dispatch")
 class ShareViewSet(viewsets.GenericViewSet):
     serializer_class = ShareSerializer
 

@@ -1,6 +1,7 @@
 """REST API v1: thin views over the ingest service and the selectors."""
 
 from django.http import Http404
+from django.utils.decorators import method_decorator
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.exceptions import ValidationError
@@ -8,6 +9,7 @@ from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 
 from .. import selectors
+from ..ratelimits import limit_api
 from ..ingest import ingest_uploads
 from .serializers import IngestResultSerializer, StudyDetailSerializer, StudySerializer, UploadSerializer
 
@@ -28,6 +30,7 @@ def clinic_for_request(user, slug: str | None):
     return clinics[0]
 
 
+@method_decorator(limit_api, name="dispatch")
 class StudyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Studies of the caller's clinics, newest first. `?search=` matches name or patient ID."""
 

@@ -26,6 +26,7 @@ from rest_framework.parsers import BaseParser
 from ..api.views import clinic_for_request
 from ..ingest import Candidate, ingest_candidates
 from ..ingest.sources import temp_dir
+from ..ratelimits import limit_api
 
 FAILED_SOP_SEQUENCE = "00081198"
 REFERENCED_SOP_SEQUENCE = "00081199"
@@ -121,6 +122,7 @@ def dicom_json_reference(instance, retrieve_base: str) -> dict:
     }
 
 
+@limit_api
 @extend_schema(
     summary="STOW-RS: store instances",
     request={"multipart/related": OpenApiTypes.BINARY},

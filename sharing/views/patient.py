@@ -18,6 +18,7 @@ from django.utils import timezone, translation
 from django.views.decorators.http import require_POST
 
 from ..models import Clinic, Share, ShareEvent, ShareItem, ShareToken
+from ..ratelimits import limit_link, limit_passcode
 from ..shares.service import record_event
 from ..shares.tokens import hash_token
 
@@ -65,6 +66,7 @@ def live_share_or_response(request, token: str):
     return share, None
 
 
+@limit_link
 def landing(request, token: str):
     share, response = live_share_or_response(request, token)
     if response:
@@ -83,6 +85,8 @@ def landing(request, token: str):
         return private(render(request, "sharing/patient/landing.html", context))
 
 
+@limit_link
+@limit_passcode
 def passcode(request, token: str):
     share, response = live_share_or_response(request, token)
     if response:
@@ -119,6 +123,7 @@ def item_or_404(share: Share, item_id: int) -> ShareItem:
     return item
 
 
+@limit_link
 def asset(request, token: str, item_id: int, variant: str):
     """Serve one asset after checking the link on this very request; `download` marks a download."""
     share, response = live_share_or_response(request, token)
@@ -145,6 +150,7 @@ def mark_opened(share: Share) -> None:
         record_event(share, ShareEvent.Kind.OPENED, first_field="opened_at")
 
 
+@limit_link
 @require_POST
 def opened(request, token: str):
     """The page's script calls this on a human action (a tap on an image, a play, a button);
@@ -196,6 +202,7 @@ def zip_chunks(items: list[ShareItem]):
     yield stream.drain()
 
 
+@limit_link
 def download_all(request, token: str):
     share, response = live_share_or_response(request, token)
     if response:
@@ -212,6 +219,7 @@ def download_all(request, token: str):
     return private(response)
 
 
+@limit_link
 def clinic_logo(request, clinic_id: int):
     """Clinic branding is public (it identifies the clinic, not the patient)."""
     clinic = Clinic.objects.filter(pk=clinic_id).exclude(logo="").first()

@@ -14,6 +14,15 @@ from django.conf import settings
 from django.core.management.base import BaseCommand
 
 
+# The access log records paths, and patient links are /p/<token>: the logger class redacts the
+# token (and any other secret) from every atom and error line; the format leaves out the query.
+GUNICORN_LOG_ARGS = [
+    "--access-logfile", "-", "--error-logfile", "-",
+    "--access-logformat", '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms',
+    "--logger-class", "portal.logging.RedactingGunicornLogger",
+]
+
+
 class Command(BaseCommand):
     help = "Serve the web app, a Celery worker and the DICOM listener until interrupted."
 
@@ -29,10 +38,7 @@ class Command(BaseCommand):
             "web": [
                 os.path.join(bin_dir, "gunicorn"), "portal.wsgi:application",
                 "--bind", f"{host}:{settings.PORT}", "--workers", str(web_workers), "--threads", "4",
-                "--timeout", "300", "--graceful-timeout", "10", "--access-logfile", "-",
-                # The access log records paths only, and patient links are /p/<token>: keep the
-                # token out of it (see the access log format: %(U)s is the path, no query string).
-                "--access-logformat", '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms',
+                "--timeout", "300", "--graceful-timeout", "10", *GUNICORN_LOG_ARGS,
             ],
             "worker": [
                 python, "-m", "celery", "-A", "portal", "worker", "--loglevel", "INFO",
