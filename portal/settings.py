@@ -238,9 +238,16 @@ else:
 # concurrency and scans its folder on every write), so each gunicorn worker counts on its own and a
 # client gets up to WEB_CONCURRENCY times the limit there.
 CACHES["ratelimit"] = (
-    {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    {
+        "BACKEND": "portal.cache.FailOpenRedisCache", "LOCATION": REDIS_URL,
+        # Short timeouts: with Redis down, a request waits half a second at most, then passes.
+        "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+    }
     if REDIS_URL else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "ratelimit"}
 )
+# Limits protect the portal and must not take it down: with the counter store unreachable,
+# requests go through (portal/cache.py).
+RATELIMIT_FAIL_OPEN = True
 RATELIMIT_USE_CACHE = "ratelimit"
 RATELIMIT_VIEW = "sharing.ratelimits.rate_limited"
 RATELIMIT_ENABLE = env.bool("RATELIMIT_ENABLE", default=True)
