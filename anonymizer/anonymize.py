@@ -23,11 +23,14 @@ staff accept it (``accept_unverified=True``, reflected in ``shareable``).
 from __future__ import annotations
 
 import os
+import struct
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pydicom.dataset import Dataset
 from pydicom.encaps import encapsulate, generate_frames
+from pydicom.errors import BytesLengthException
 from pydicom.pixels import iter_pixels
 from pydicom.uid import UID
 
@@ -37,6 +40,14 @@ from .io import NotDicomFile, SourceInstance, build_file_meta, read_instance, wr
 from .pixels import CleanedPixels, clean_frames, codecs, plan_pixel_cleaning
 from .pixels.stream import copy_pixel_element, iter_encapsulated_frames, iter_native_frames, write_encapsulated_pixel_data, write_native_pixel_data
 from .profiles import OPAQUE_PAYLOAD_CLASSES, SECONDARY_CAPTURE_PREFIX, STRUCTURED_REPORT_PREFIX, Profile
+
+# How pydicom, zlib and the codecs report malformed content. tests/fuzz found the last four
+# escaping: a meta element of the wrong length, a bad deflate stream, a bad struct, and an
+# element declaring ~4 GiB that pydicom tries to read whole before the structure check runs.
+MALFORMED_CONTENT = (
+    ValueError, TypeError, KeyError, AttributeError, OverflowError, EOFError, OSError, RuntimeError,
+    BytesLengthException, zlib.error, struct.error, MemoryError,
+)
 
 # Attributes the pixel codecs need, captured before the walk can touch them.
 PIXEL_MODULE_KEYWORDS = (
@@ -236,12 +247,14 @@ def anonymize_file(src: str | os.PathLike, dst: str | os.PathLike, *, profile: P
         return AnonymizationResult(source=source, status="discarded", reason=str(exc))
     except AnonymizationError as exc:
         return AnonymizationResult(source=source, status="rejected", reason=str(exc))
+    except MALFORMED_CONTENT as exc:
+        # The header parses lazily: a damaged meta element fails only when it is first read.
+        return AnonymizationResult(source=source, status="rejected", reason=f"malformed header: {type(exc).__name__}: {exc}")
     try:
         return _anonymize_instance(instance, Path(dst), profile=profile, key=key, accept_unverified=accept_unverified)
     except AnonymizationError as exc:
         return AnonymizationResult(source=source, status="rejected", reason=str(exc))
-    except (ValueError, TypeError, KeyError, AttributeError, OverflowError, EOFError, OSError, RuntimeError) as exc:
-        # pydicom and the codecs report malformed content in many ways.
+    except MALFORMED_CONTENT as exc:
         return AnonymizationResult(source=source, status="rejected", reason=f"malformed content: {type(exc).__name__}: {exc}")
 
 

@@ -23,6 +23,7 @@ ITEM, ITEM_END, SEQUENCE_END = (0xFFFE, 0xE000), (0xFFFE, 0xE00D), (0xFFFE, 0xE0
 KNOWN_VRS = frozenset(
     b"AE AS AT CS DA DS DT FL FD IS LO LT OB OD OF OL OV OW PN SH SL SQ SS ST SV TM UC UI UL UN UR US UT UV".split())
 LONG_VRS = frozenset(b"OB OD OF OL OV OW SQ UC UN UR UT SV UV".split())
+FIXED_SIZE_VRS = {b"AT": 4, b"FD": 8, b"FL": 4, b"SL": 4, b"SS": 2, b"SV": 8, b"UL": 4, b"US": 2, b"UV": 8}
 
 
 def check_structure(fp: BinaryIO, start: int, *, implicit_vr: bool, little_endian: bool) -> None:
@@ -92,6 +93,11 @@ class _Walker:
                     raise AnonymizationError(
                         f"truncated file or bad length: ({tag[0]:04X},{tag[1]:04X}) declares {length} bytes "
                         f"but only {max(end - value, 0)} remain")
+                if vr in FIXED_SIZE_VRS and length % FIXED_SIZE_VRS[vr]:
+                    # PS3.5 6.2: binary VRs hold whole values; a ragged length is a wrong VR or damage.
+                    raise AnonymizationError(
+                        f"bad length: ({tag[0]:04X},{tag[1]:04X}) {vr.decode()} holds {length} bytes, "
+                        f"not a multiple of {FIXED_SIZE_VRS[vr]}")
                 if vr == b"SQ" or (vr is None and _is_public_sequence(tag)):
                     self.items(value, value + length, defined_end=value + length)
                 position = value + length

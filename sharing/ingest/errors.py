@@ -3,3 +3,11 @@ class RejectedFile(Exception):
 
     Reasons never quote values from inside the file, so they cannot leak a patient identifier.
     """
+
+
+class UploadTooLarge(Exception):
+    """A request body passed MAX_UPLOAD_BYTES while it streamed in; the whole request is refused (413)."""
+
+    def __init__(self, limit: int):
+        super().__init__(f"the upload is larger than the {limit // (1024 * 1024)} MiB limit per request")
+        self.limit = limit

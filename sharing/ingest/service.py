@@ -55,6 +55,9 @@ def ingest_candidates(clinic: Clinic, candidates: Iterable[Candidate], *, source
             if candidate.error:
                 report.rejected.append({"file": candidate.label, "reason": candidate.error})
                 continue
+            if candidate.path.stat().st_size == 0:
+                report.rejected.append({"file": candidate.label, "reason": "file is empty"})
+                continue
             kind = sniff_document(candidate.path)
             if kind:
                 handle_document(clinic, candidate, kind, report)

@@ -7,10 +7,13 @@ an oversized upload or a zip bomb is refused before it fills the disk.
 
 from __future__ import annotations
 
+import lzma
 import os
 import shutil
+import struct
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,6 +25,14 @@ from django.conf import settings
 from .errors import RejectedFile
 
 CHUNK = 1024 * 1024
+
+# What zipfile and its decompressors raise on a damaged archive (found by tests/fuzz): a bad
+# deflate stream is zlib.error, a name flagged UTF-8 that is not is UnicodeDecodeError (a
+# ValueError), a bad header is struct.error or BadZipFile, an unsupported method NotImplementedError.
+ZIP_DAMAGE = (
+    zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, NotImplementedError, ValueError,
+    RuntimeError, IndexError, struct.error, zlib.error, lzma.LZMAError,
+)
 
 
 @dataclass
@@ -83,11 +94,12 @@ def expand_zip(label: str, path: Path) -> Iterator[Candidate]:
     """
     try:
         archive = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError) as exc:
+    except ZIP_DAMAGE as exc:
         yield Candidate(label, error=f"not a readable ZIP archive ({exc.__class__.__name__})")
         return
     with archive:
-        members = [m for m in archive.infolist() if not m.is_dir()]
+        # A member with an empty name makes is_dir() fail (IndexError), found by tests/fuzz.
+        members = [m for m in archive.infolist() if m.filename and not m.is_dir()]
         if len(members) > settings.MAX_ZIP_ENTRIES:
             yield Candidate(label, error=f"ZIP has {len(members)} entries, more than the limit of {settings.MAX_ZIP_ENTRIES}")
             return
@@ -116,7 +128,7 @@ def expand_zip(label: str, path: Path) -> Iterator[Candidate]:
                 if expanded >= settings.MAX_ZIP_EXPANDED_BYTES:
                     return
                 continue
-            except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, NotImplementedError) as exc:
+            except ZIP_DAMAGE as exc:
                 yield Candidate(member_label, error=f"corrupt ZIP entry ({exc.__class__.__name__})")
                 continue
             expanded += temp.stat().st_size

@@ -13,10 +13,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pydicom
+from pydicom.datadict import dictionary_VR
 from pydicom.dataset import FileDataset
 from pydicom.encaps import parse_basic_offsets
 from pydicom.errors import InvalidDicomError
-from pydicom.uid import UID
+from pydicom.uid import UID, DeflatedExplicitVRLittleEndian
+
+from anonymizer.errors import AnonymizationError
+from anonymizer.structure import check_structure
 
 from .errors import RejectedFile
 
@@ -94,6 +98,63 @@ def read_dataset(path: Path) -> FileDataset:
     return ds
 
 
+def dataset_start(path: Path) -> int:
+    """Where the data set begins: after the preamble and the file meta group, however long it says it is."""
+    with open(path, "rb") as fh:
+        fh.seek(132)
+        pydicom.filereader._read_file_meta_info(fh)
+        return fh.tell()
+
+
+def check_element_lengths(path: Path) -> None:
+    """Walk every element header before pydicom reads a value.
+
+    pydicom reads an element that claims 0xFFFFFFF0 bytes by asking for all of them at once (a
+    4 GiB allocation) and then keeps "whatever is left" without a word. The structural walk shared
+    with the anonymizer reads headers only and refuses lengths past their container, cuts, unknown
+    VRs and ragged binary values. Files without a readable meta are left to read_dataset to refuse.
+    """
+    try:
+        with open(path, "rb") as fh:
+            if fh.read(132)[128:132] != b"DICM":
+                return
+            meta = pydicom.filereader._read_file_meta_info(fh)
+            start = fh.tell()
+        transfer_syntax = UID(str(meta.get("TransferSyntaxUID", "")).strip().rstrip("\x00"))
+    except Exception:  # a damaged meta group: read_dataset refuses it with its own reason
+        return
+    if not transfer_syntax.is_transfer_syntax or transfer_syntax == DeflatedExplicitVRLittleEndian:
+        return  # unknown syntaxes are refused later; a deflate stream is checked by inflating it
+    try:
+        with open(path, "rb") as fh:
+            check_structure(fh, start, implicit_vr=transfer_syntax.is_implicit_VR, little_endian=transfer_syntax.is_little_endian)
+    except AnonymizationError as exc:
+        raise RejectedFile(f"the file is truncated or malformed: {exc}") from None
+    except Exception as exc:  # anything the walk trips on is damage too
+        raise RejectedFile(f"the file is truncated or malformed ({exc.__class__.__name__})") from None
+
+
+# Attributes the portal computes with: a wrong VR here means the value cannot be trusted.
+CHECKED_VRS = (
+    "SOPClassUID", "SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID", "Rows", "Columns",
+    "SamplesPerPixel", "BitsAllocated", "BitsStored", "NumberOfFrames", "PixelRepresentation",
+)
+
+
+META_CHECKED_VRS = ("FileMetaInformationGroupLength", "MediaStorageSOPClassUID", "MediaStorageSOPInstanceUID", "TransferSyntaxUID")
+
+
+def check_vrs(ds, keywords=CHECKED_VRS) -> None:
+    """Refuse a file whose key attributes carry another VR than the data dictionary's (UN is fine)."""
+    for keyword in keywords:
+        if keyword not in ds:
+            continue
+        element = ds[keyword]
+        expected = dictionary_VR(element.tag)
+        if element.VR != expected and element.VR != "UN" and element.VR not in expected.split(" or "):
+            raise RejectedFile(f"{keyword} has the wrong VR {element.VR} (the standard says {expected})")
+
+
 def parse_uid(ds, keyword: str, *, where: str = "dataset") -> str:
     value = ds.get(keyword)
     if value is None or str(value).strip() == "":
@@ -166,6 +227,8 @@ def check_pixel_data(ds, transfer_syntax: UID, frames: int) -> None:
     samples = parse_int(ds, "SamplesPerPixel", default=1, minimum=1, maximum=4)
     bits = parse_int(ds, "BitsAllocated", default=8, minimum=1, maximum=64)
     data = ds.PixelData
+    if not data:
+        raise RejectedFile("pixel data is empty")  # an empty element reads as None (found by tests/fuzz)
     if transfer_syntax.is_encapsulated:
         fragments = fragment_count(data)
         if fragments < 1:
@@ -203,6 +266,7 @@ def fragment_count(data: bytes) -> int:
 
 def validate_dicom(path: Path) -> DicomSummary:
     """Validate one Part 10 file and summarise it; raise RejectedFile with the reason otherwise."""
+    check_element_lengths(path)
     ds = read_dataset(path)
     meta = ds.file_meta
     if not meta or "TransferSyntaxUID" not in meta:
@@ -210,6 +274,8 @@ def validate_dicom(path: Path) -> DicomSummary:
     transfer_syntax = UID(parse_uid(meta, "TransferSyntaxUID", where="file meta"))
     if not transfer_syntax.is_transfer_syntax:
         raise RejectedFile("unknown transfer syntax")
+    check_vrs(meta, META_CHECKED_VRS)
+    check_vrs(ds)
     sop_class = parse_uid(ds, "SOPClassUID")
     frames = parse_int(ds, "NumberOfFrames", default=1, minimum=1, maximum=MAX_FRAMES) or 1
     check_pixel_data(ds, transfer_syntax, frames)
