@@ -69,6 +69,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # 413 for bodies over MAX_UPLOAD_BYTES while they stream; before CSRF, which reads POST bodies.
+    "sharing.ingest.upload_limit.UploadLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -187,6 +189,12 @@ MAX_ZIP_ENTRIES = env.int("MAX_ZIP_ENTRIES", default=10_000)
 MAX_ZIP_EXPANDED_BYTES = env.int("MAX_ZIP_EXPANDED_BYTES", default=2 * 1024**3)
 # Uploads stream to temporary files above this size, so memory stays flat.
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+# The limit handler goes first: it stops a multipart body past MAX_UPLOAD_BYTES before it is kept.
+FILE_UPLOAD_HANDLERS = [
+    "sharing.ingest.upload_limit.UploadLimitHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
 DATA_UPLOAD_MAX_NUMBER_FILES = env.int("DATA_UPLOAD_MAX_NUMBER_FILES", default=5000)
 FILE_UPLOAD_TEMP_DIR = str(DATA_DIR / "tmp")
 Path(FILE_UPLOAD_TEMP_DIR).mkdir(parents=True, exist_ok=True)
