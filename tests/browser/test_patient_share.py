@@ -50,9 +50,12 @@ def test_staff_shares_and_the_patient_plays_the_clip_on_a_phone(live_server, wor
     video.scroll_into_view_if_needed()
     video.click()  # a tap: the human action that counts as "opened"
     phone.evaluate("document.querySelector('video').play()")
-    phone.wait_for_function("document.querySelector('video').readyState >= 2", timeout=30_000)
+    # Polled from here: wait_for_function evaluates a string inside the page, which our CSP
+    # (script-src 'self', no eval) rightly refuses.
+    wait_until(lambda: phone.evaluate("document.querySelector('video').readyState >= 2"), timeout=30, what="clip data")
     start = phone.evaluate("document.querySelector('video').currentTime")
-    phone.wait_for_function(f"document.querySelector('video').currentTime > {start} + 0.2", timeout=30_000)
+    wait_until(lambda: phone.evaluate(f"document.querySelector('video').currentTime > {start} + 0.2"), timeout=30,
+               what="the clip to play")
     assert phone.evaluate("document.querySelector('video').error") is None
 
     with phone.expect_download() as download_info:
