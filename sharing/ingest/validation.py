@@ -149,7 +149,10 @@ def check_vrs(ds, keywords=CHECKED_VRS) -> None:
     for keyword in keywords:
         if keyword not in ds:
             continue
-        element = ds[keyword]
+        try:
+            element = ds[keyword]
+        except Exception:  # a raw element that does not convert: a VR pydicom does not know, a ragged length
+            raise RejectedFile(f"{keyword} is unreadable (wrong VR or length)") from None
         expected = dictionary_VR(element.tag)
         if element.VR != expected and element.VR != "UN" and element.VR not in expected.split(" or "):
             raise RejectedFile(f"{keyword} has the wrong VR {element.VR} (the standard says {expected})")

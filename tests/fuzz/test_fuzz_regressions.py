@@ -176,3 +176,18 @@ def test_anonymizer_rejects_a_huge_element_under_a_memory_cap(tmp_path):
     result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip() == "rejected"
+
+
+def meta_sop_class_as(vr: bytes) -> bytes:
+    """MediaStorageSOPClassUID re-labelled: converting the raw meta element raised out of validate_dicom
+    (NotImplementedError for an unknown VR, BytesLengthException for FD) after the VR check was added."""
+    data = samples.native_us()
+    at = data.find(b"\x02\x00\x02\x00UI", 128)
+    return data[:at + 4] + vr + data[at + 6:]
+
+
+@pytest.mark.parametrize("vr", [b"U\xc9", b"FD"], ids=["unknown VR", "FD"])
+def test_meta_element_that_does_not_convert_is_rejected_by_ingest(vr):
+    with workdir() as folder:
+        outcome = check_validate(meta_sop_class_as(vr), folder)
+    assert outcome.startswith("rejected"), outcome
