@@ -5,9 +5,6 @@ Every value can be overridden from the environment, so one file serves every hos
 
 import multiprocessing
 import os
-import re
-
-from gunicorn.glogging import Logger
 
 # Loopback by default: the TLS-terminating proxy runs on the same host. Set BIND to listen elsewhere.
 bind = os.environ.get("BIND", f"127.0.0.1:{os.environ.get('PORT', '8000')}")
@@ -28,20 +25,6 @@ forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
 accesslog = os.environ.get("WEB_ACCESS_LOG", "-")
 access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms'
 
-# A patient's link is /p/<token>: the token is the key, so it never reaches a log line.
-TOKEN_IN_PATH = re.compile(r"(/p/)[^/?\s\"]+")
-
-
-class RedactingLogger(Logger):
-    """The access log with link tokens replaced by `…` in the path, request line and referer."""
-
-    def atoms(self, resp, req, environ, request_time):
-        atoms = super().atoms(resp, req, environ, request_time)
-        for key in ("U", "r", "f"):
-            if isinstance(atoms.get(key), str):
-                atoms[key] = TOKEN_IN_PATH.sub(r"\1…", atoms[key])
-        atoms["q"] = ""  # query strings are not logged
-        return atoms
-
-
-logger_class = RedactingLogger
+# A patient's link is /p/<token>: the token is the key, so the logger class redacts it (and any
+# other secret) from every access-log atom and error line, as `make run` does.
+logger_class = "portal.logging.RedactingGunicornLogger"
