@@ -20,7 +20,7 @@ SECRET_NAME = re.compile(r"SECRET|PASSWORD|TOKEN|_KEY$|^KEY|_SID$|CREDENTIAL|PRI
 
 
 def run_manage(*args, env: dict, data_dir: Path) -> subprocess.CompletedProcess:
-    base = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "ANONYMIZER_KEY", "DEBUG", "PRODUCTION")}
+    base = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "ANONYMIZER_KEY", "DEBUG", "PRODUCTION", "DJANGO_ALLOW_ASYNC_UNSAFE")}
     return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, capture_output=True, text=True,
                           env={**base, "DATA_DIR": str(data_dir), **env}, timeout=120)
 
