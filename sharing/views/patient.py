@@ -21,6 +21,7 @@ from ..models import Clinic, Share, ShareEvent, ShareItem, ShareToken
 from ..ratelimits import limit_link, limit_passcode
 from ..shares.service import record_event
 from ..shares.tokens import hash_token
+from .ranges import ranged_file_response
 
 PASSCODE_ATTEMPTS = 5
 PASSCODE_LOCKOUT = dt.timedelta(minutes=15)
@@ -139,9 +140,8 @@ def asset(request, token: str, item_id: int, variant: str):
         record_event(share, ShareEvent.Kind.DOWNLOADED, first_field="downloaded_at")
         mark_opened(share)
     content_type = item.content_type if variant in ("media", "download") else "image/jpeg"
-    response = FileResponse(field.open("rb"), content_type=content_type, as_attachment=variant == "download",
-                            filename=item.download_name if variant == "download" else None)
-    response["Accept-Ranges"] = "bytes"
+    response = ranged_file_response(request, field, content_type=content_type, as_attachment=variant == "download",
+                                    filename=item.download_name if variant == "download" else None)
     return private(response)
 
 

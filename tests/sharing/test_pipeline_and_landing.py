@@ -295,3 +295,27 @@ def test_unknown_token_costs_what_a_known_one_costs(api, study):
         assert find_token("x" * len(token)) is None
     assert len(hit) == len(miss) == 1
     assert hit.captured_queries[0]["sql"].split("WHERE")[0] == miss.captured_queries[0]["sql"].split("WHERE")[0]
+
+
+def test_clips_answer_range_requests_as_ios_safari_needs(api, study, client):
+    """iOS Safari probes with `Range: bytes=0-1` and plays only from a server that answers 206."""
+    share = run_pipeline(share_by_email(api, study))
+    link = path_of(link_from(mail.outbox[0].body))
+    clip = share.items.get(kind="clip")
+    url = f"{link}/a/{clip.pk}/media"
+    whole = b"".join(client.get(url).streaming_content)
+    assert len(whole) == clip.media.size
+
+    probe = client.get(url, HTTP_RANGE="bytes=0-1")
+    assert probe.status_code == 206
+    assert probe["Content-Range"] == f"bytes 0-1/{len(whole)}"
+    assert b"".join(probe.streaming_content) == whole[:2]
+    middle = client.get(url, HTTP_RANGE="bytes=100-1099")
+    assert b"".join(middle.streaming_content) == whole[100:1100] and middle["Content-Length"] == "1000"
+    tail = client.get(url, HTTP_RANGE="bytes=-500")
+    assert b"".join(tail.streaming_content) == whole[-500:]
+    open_ended = client.get(url, HTTP_RANGE=f"bytes={len(whole) - 10}-")
+    assert b"".join(open_ended.streaming_content) == whole[-10:]
+    beyond = client.get(url, HTTP_RANGE=f"bytes={len(whole)}-")
+    assert beyond.status_code == 416 and beyond["Content-Range"] == f"bytes */{len(whole)}"
+    assert probe["Cache-Control"] == "private, no-store", "ranges are private too"
