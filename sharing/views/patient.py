@@ -15,6 +15,9 @@ from django.conf import settings
 from django.http import FileResponse, Http404, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone, translation
+from django.core.cache import caches
+from django.template.loader import render_to_string
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from ..models import Clinic, Share, ShareEvent, ShareItem, ShareToken
@@ -72,18 +75,35 @@ def landing(request, token: str):
     share, response = live_share_or_response(request, token)
     if response:
         return response
-    with translation.override(share.clinic.language or "en"):
-        if not is_unlocked(request, share):
-            return private(redirect("patient-passcode", token=token))
-        items = list(share.items.all())
-        context = {
-            "share": share, "clinic": share.clinic, "token": token, "items": items,
-            "ready": share.status == Share.Status.SENT or bool(items),
-            "images": [i for i in items if i.kind == ShareItem.Kind.IMAGE],
-            "clips": [i for i in items if i.kind == ShareItem.Kind.CLIP],
-            "documents": [i for i in items if i.kind == ShareItem.Kind.DOCUMENT],
-        }
-        return private(render(request, "sharing/patient/landing.html", context))
+    if not is_unlocked(request, share):
+        return private(redirect("patient-passcode", token=token))
+    return private(HttpResponse(landing_html(request, share, token)))
+
+
+# The page is the same for every visitor of a link (it carries no CSRF token: the "opened" beacon
+# is authorised by the link itself), so each web process keeps it rendered for a minute. The key
+# has the share's updated_at, which every pipeline step, revoke and resend moves; expiry and
+# revocation are checked on every request before the cache, so a dead link never serves a page.
+LANDING_CACHE_SECONDS = 60
+
+
+def landing_html(request, share: Share, token: str) -> str:
+    language = share.clinic.language or "en"
+    key = f"landing:{hash_token(token)}:{share.updated_at.timestamp()}:{language}"
+    cache = caches["pages"]
+    html = cache.get(key)
+    if html is None:
+        with translation.override(language):
+            items = list(share.items.all())
+            context = {
+                "share": share, "clinic": share.clinic, "token": token, "items": items,
+                "images": [i for i in items if i.kind == ShareItem.Kind.IMAGE],
+                "clips": [i for i in items if i.kind == ShareItem.Kind.CLIP],
+                "documents": [i for i in items if i.kind == ShareItem.Kind.DOCUMENT],
+            }
+            html = render_to_string("sharing/patient/landing.html", context, request=None)
+        cache.set(key, html, LANDING_CACHE_SECONDS)
+    return html
 
 
 @limit_link
@@ -151,6 +171,7 @@ def mark_opened(share: Share) -> None:
 
 
 @limit_link
+@csrf_exempt  # authorised by the link token itself; marking "opened" twice changes nothing
 @require_POST
 def opened(request, token: str):
     """The page's script calls this on a human action (a tap on an image, a play, a button);

@@ -8,7 +8,7 @@
   function opened() {
     if (sent) return;
     sent = true;
-    fetch(root.dataset.openedUrl, { method: "POST", headers: { "X-CSRFToken": root.dataset.csrf }, credentials: "same-origin", keepalive: true })
+    fetch(root.dataset.openedUrl, { method: "POST", credentials: "same-origin", keepalive: true })
       .catch(() => { sent = false; });
   }
   document.querySelectorAll("video").forEach((video) => video.addEventListener("play", opened, { once: true }));
