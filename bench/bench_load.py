@@ -9,7 +9,7 @@ It builds everything it needs and removes it afterwards:
 2. `migrate`, a clinic, a staff user with an API token, pydicom's bundled ultrasound files
    ingested, a share prepared and delivered in-process (the pipeline as a worker runs it) to get a
    live patient link from the `.eml` outbox;
-3. gunicorn with deploy/gunicorn.conf.py (WEB_CONCURRENCY = 2 × cores + 1 gthread processes);
+3. gunicorn with deploy/gunicorn.conf.py (2 × cores processes, 1 thread each, as in production);
 4. wrk, one target after the other, each for a fixed time: the landing page, a thumbnail JPG,
    the MP4 clip and `POST /api/v1/shares/` with token authentication;
 5. prints req/s, p50, p99 and errors per target beside the target figures, stops gunicorn and
@@ -163,6 +163,10 @@ def run_wrk(name: str, url: str, *, seconds: int, connections: int, script: Path
                "--timeout", "5s", "--latency"]
     if script:
         command += ["--script", str(script)]
+    # Warm up first, unrecorded: every gunicorn process imports lazily and opens its database and
+    # Redis connections on its first requests, which is start-up cost, not the steady state.
+    warm = [*command[:6], "2s", *command[7:]]
+    subprocess.run([*warm, url], check=True, capture_output=True, timeout=40)
     out = subprocess.run([*command, url], check=True, capture_output=True, text=True, timeout=seconds + 30).stdout
     latency = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", out, re.M))
     socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
@@ -191,8 +195,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=int, default=15, help="duration of each target's run")
     parser.add_argument("--connections", type=int, default=16)
-    parser.add_argument("--workers", type=int, default=2 * (os.cpu_count() or 1) + 1, help="gunicorn processes")
-    parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn process")
+    parser.add_argument("--workers", type=int, default=2 * (os.cpu_count() or 1), help="gunicorn processes")
+    parser.add_argument("--threads", type=int, default=1, help="threads per gunicorn process")
     parser.add_argument("--keep", action="store_true", help="keep the database and the data folder")
     args = parser.parse_args()
     if not shutil.which("wrk"):

@@ -8,12 +8,16 @@ import os
 
 # Loopback by default: the TLS-terminating proxy runs on the same host. Set BIND to listen elsewhere.
 bind = os.environ.get("BIND", f"127.0.0.1:{os.environ.get('PORT', '8000')}")
-# (2 × cores) + 1 processes: while one waits on PostgreSQL, Redis or storage, another uses the CPU.
-workers = int(os.environ.get("WEB_CONCURRENCY", 2 * multiprocessing.cpu_count() + 1))
+# 2 × cores single-threaded processes: while one waits on PostgreSQL or Redis another uses the CPU,
+# and no process's threads fight over its GIL. Measured on 2 cores (bench/README.md): 4 × 1 gave
+# 404 req/s with p99 69 ms on the patient page; 5 × 4 threads gave more req/s spread, p99 160-210 ms.
+workers = int(os.environ.get("WEB_CONCURRENCY", 2 * multiprocessing.cpu_count()))
 # Threads let a process keep serving while one request streams a clip or receives a large upload;
 # with gthread the worker timeout watches the process, not the length of one upload.
 worker_class = "gthread"
-threads = int(os.environ.get("WEB_THREADS", 4))
+# The proxy in front buffers slow clients' bodies and responses (docs/deploy.md), so one thread per
+# process is enough; raise WEB_THREADS when gunicorn faces clients directly.
+threads = int(os.environ.get("WEB_THREADS", 1))
 timeout = int(os.environ.get("WEB_TIMEOUT", 300))
 graceful_timeout = 30
 keepalive = 5

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import time
 
-from django.core.cache.backends.redis import RedisCache
+from django.core.cache.backends.redis import RedisCache, RedisCacheClient
 from redis.exceptions import RedisError
 
 log = logging.getLogger(__name__)
@@ -24,7 +24,27 @@ def _warn(operation: str) -> None:
         log.warning("rate-limit cache unavailable (%s); limits are not enforced until it is back", operation)
 
 
+class ReusingRedisCacheClient(RedisCacheClient):
+    """Django builds a new redis.Redis object (and its table of response callbacks) for every cache
+    call; the rate limiter makes two per request. A client is thread-safe over its pool, so keep
+    one per pool."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._clients = {}
+
+    def get_client(self, key=None, *, write=False):
+        pool = self._get_connection_pool(write)
+        client = self._clients.get(id(pool))
+        if client is None:
+            client = self._clients[id(pool)] = self._client(connection_pool=pool)
+        return client
+
+
 class FailOpenRedisCache(RedisCache):
+    def __init__(self, server, params):
+        super().__init__(server, params)
+        self._class = ReusingRedisCacheClient
     def add(self, *args, **kwargs):
         try:
             return super().add(*args, **kwargs)

@@ -40,7 +40,21 @@ def private(response: HttpResponse) -> HttpResponse:
 
 def find_token(token: str) -> ShareToken | None:
     # One indexed query whether the token exists or not: a miss costs what a hit costs.
-    return ShareToken.objects.select_related("share__clinic").filter(token_hash=hash_token(token)).first()
+    return (
+        ShareToken.objects.select_related("share__clinic")
+        .only(*LINK_CHECK_FIELDS)
+        .filter(token_hash=hash_token(token))
+        .first()
+    )
+
+
+# What checking a link needs, and no more: this query runs on every patient request.
+LINK_CHECK_FIELDS = (
+    "retired_at", "share__id", "share__public_id", "share__expires_at", "share__revoked_at",
+    "share__updated_at", "share__passcode_hash", "share__opened_at", "share__failed_passcode_attempts",
+    "share__passcode_locked_until", "share__clinic__id", "share__clinic__name", "share__clinic__language",
+    "share__clinic__logo", "share__clinic__message", "share__clinic__link_passcode_hash",
+)
 
 
 def gone(request, share: Share, *, replaced: bool = False) -> HttpResponse:
