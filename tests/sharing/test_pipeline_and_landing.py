@@ -137,9 +137,10 @@ def test_revoked_link_dies_at_once(api, study, client):
     share = run_pipeline(share_by_email(api, study))
     link = path_of(link_from(mail.outbox[0].body))
     item = share.items.first()
+    assert client.get(link).status_code == 200, "the page is now rendered and cached"
     assert client.get(f"{link}/a/{item.pk}/media").status_code == 200
     api.post(f"/api/v1/shares/{share.pk}/revoke/")
-    assert client.get(link).status_code == 410
+    assert client.get(link).status_code == 410, "the cached page never outlives a revoke"
     assert client.get(f"{link}/a/{item.pk}/media").status_code == 410
     assert client.get(f"{link}/ultrasound.zip").status_code == 410
 
@@ -212,9 +213,12 @@ def test_instance_with_unverifiable_burned_in_text_is_excluded_until_accepted(ap
 
     from sharing.shares.service import accept_exclusion
 
+    link = path_of(link_from(mail.outbox[0].body))
+    assert client.get(link).content.decode().count("/download") == 1
     accept_exclusion(exclusion)
     share = run_pipeline(share)
     assert share.items.count() == 2, "accepted: included"
+    assert client.get(link).content.decode().count("/download") == 2, "the patient's page shows it at once"
     assert len(mail.outbox) == 1, "accepting does not send a second message"
 
 
