@@ -1,3 +1,4 @@
+from django import forms
 from django.contrib import admin
 
 from .models import Clinic, DicomDevice, Document, Instance, Membership, Series, Study
@@ -14,13 +15,42 @@ class DicomDeviceInline(admin.TabularInline):
     extra = 0
 
 
+class ClinicForm(forms.ModelForm):
+    """The passcode is write-only: only its hash is stored, so the form can set or clear it."""
+
+    new_link_passcode = forms.CharField(
+        label="Patient link passcode", required=False, max_length=64, widget=forms.PasswordInput(render_value=False),
+        help_text="Set a passcode every patient link of this clinic asks for. Leave blank to keep the current one.",
+    )
+    clear_link_passcode = forms.BooleanField(label="Remove the passcode", required=False)
+
+    class Meta:
+        model = Clinic
+        exclude = ["link_passcode_hash"]
+
+    def save(self, commit=True):
+        clinic = super().save(commit=False)
+        if self.cleaned_data.get("clear_link_passcode"):
+            clinic.set_link_passcode("")
+        elif self.cleaned_data.get("new_link_passcode"):
+            clinic.set_link_passcode(self.cleaned_data["new_link_passcode"])
+        if commit:
+            clinic.save()
+            self.save_m2m()
+        return clinic
+
+
 @admin.register(Clinic)
 class ClinicAdmin(admin.ModelAdmin):
-    list_display = ["name", "slug", "mode", "link_lifetime_days", "language"]
+    form = ClinicForm
+    list_display = ["name", "slug", "mode", "link_lifetime_days", "language", "has_link_passcode"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
-    exclude = ["link_passcode_hash"]
     inlines = [MembershipInline, DicomDeviceInline]
+
+    @admin.display(boolean=True, description="Passcode")
+    def has_link_passcode(self, clinic) -> bool:
+        return bool(clinic.link_passcode_hash)
 
 
 @admin.register(Membership)

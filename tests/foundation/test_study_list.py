@@ -157,3 +157,24 @@ def test_admin_lists_clinics_and_studies(client, clinic, staff):
     client.force_login(staff)
     for url in ["/admin/sharing/clinic/", "/admin/sharing/study/", "/admin/sharing/instance/", "/admin/sharing/membership/"]:
         assert client.get(url).status_code == 200, url
+
+
+def test_admin_sets_and_clears_the_clinic_link_passcode(client, clinic, staff):
+    staff.is_staff = staff.is_superuser = True
+    staff.save()
+    client.force_login(staff)
+    url = f"/admin/sharing/clinic/{clinic.pk}/change/"
+    form = {
+        "name": clinic.name, "slug": clinic.slug, "mode": clinic.mode, "link_lifetime_days": 30, "message": "Hi",
+        "sms_region": "US", "language": "en", "new_link_passcode": "open-sesame",
+        "memberships-TOTAL_FORMS": 0, "memberships-INITIAL_FORMS": 0, "devices-TOTAL_FORMS": 0, "devices-INITIAL_FORMS": 0,
+    }
+    assert client.post(url, form).status_code == 302
+    clinic.refresh_from_db()
+    assert clinic.check_link_passcode("open-sesame") and "open-sesame" not in clinic.link_passcode_hash
+    assert client.post(url, {**form, "new_link_passcode": ""}).status_code == 302
+    clinic.refresh_from_db()
+    assert clinic.check_link_passcode("open-sesame"), "blank keeps the passcode"
+    assert client.post(url, {**form, "new_link_passcode": "", "clear_link_passcode": "on"}).status_code == 302
+    clinic.refresh_from_db()
+    assert clinic.link_passcode_hash == ""
