@@ -15,21 +15,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, free_port
+from tests.conftest import ROOT, free_port, worker_env
 
 BIN = Path(sys.executable).parent
 
 
-def process_env(**overrides) -> dict:
-    """The environment of a portal process bound to the test database (pytest-django's) and Redis."""
-    from django.conf import settings
-
-    database = settings.DATABASES["default"]
-    env = {k: v for k, v in os.environ.items() if k not in ("EMAIL_URL", "SMS_BACKEND")}
-    env["DATABASE_URL"] = f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}"
-    env["DJANGO_SETTINGS_MODULE"] = "portal.settings"
-    env.update(overrides)
-    return env
+# A portal process bound to the test database and Redis: the same environment the worker tests use.
+process_env = worker_env
 
 
 class Service:
