@@ -110,7 +110,7 @@ def landing_html(request, share: Share, token: str) -> str:
         with translation.override(language):
             items = list(share.items.all())
             context = {
-                "share": share, "clinic": share.clinic, "token": token, "items": items,
+                "share": share, "clinic": share.clinic, "token": token, "items": items, "LANGUAGE_CODE": language,
                 "images": [i for i in items if i.kind == ShareItem.Kind.IMAGE],
                 "clips": [i for i in items if i.kind == ShareItem.Kind.CLIP],
                 "documents": [i for i in items if i.kind == ShareItem.Kind.DOCUMENT],

@@ -323,3 +323,19 @@ def test_clips_answer_range_requests_as_ios_safari_needs(api, study, client):
     beyond = client.get(url, HTTP_RANGE=f"bytes={len(whole)}-")
     assert beyond.status_code == 416 and beyond["Content-Range"] == f"bytes */{len(whole)}"
     assert probe["Cache-Control"] == "private, no-store", "ranges are private too"
+
+
+def test_the_clinic_language_sets_the_patient_page_email_and_sms(api, study, clinic, client, sms_outbox):
+    clinic.language = "de"
+    clinic.save()
+    share = run_pipeline(share_by_email(api, study))
+    message = mail.outbox[0]
+    assert message.subject == "Ihre Ultraschallbilder von North"
+    assert "Hier können Sie sie ansehen und herunterladen" in message.body
+    page = client.get(path_of(link_from(message.body))).content.decode()
+    assert '<html lang="de">' in page and "Alle herunterladen" in page and "Verfügbar bis" in page
+    response = api.post("/api/v1/shares/", {"study": study.pk, "phone": "+1 202 555 0143"}, format="json")
+    run_pipeline(Share.objects.get(pk=response.json()["id"]))
+    assert "Ihre Ultraschallbilder sind bereit" in sms_outbox[0].body
+    api.post(f"/api/v1/shares/{share.pk}/revoke/")
+    assert "Die Praxis hat diesen Link zurückgezogen" in client.get(path_of(link_from(message.body))).content.decode()
