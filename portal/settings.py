@@ -231,6 +231,8 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# The worker logs through Django's LOGGING, so its lines pass the same redacting filter as the web's.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
@@ -287,6 +289,8 @@ SMS_OUTBOX_DIR = DATA_DIR / "outbox" / "sms"
 EMAIL_URL = env.str("EMAIL_URL", default="")
 if EMAIL_URL:
     vars().update(env.email_url("EMAIL_URL"))
+    # A mail server that accepts and then hangs must not hold a delivery (and its share row) forever.
+    EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=30)
 else:
     EMAIL_BACKEND = "sharing.delivery.email_backends.EmlFileBackend"
     EMAIL_FILE_PATH = str(EMAIL_OUTBOX_DIR)
@@ -376,6 +380,10 @@ SHARE_STUCK_AFTER_SECONDS = env.int("SHARE_STUCK_AFTER_SECONDS", default=300)
 SHARE_SWEEP_INTERVAL_SECONDS = env.int("SHARE_SWEEP_INTERVAL_SECONDS", default=60)
 # How long a pipeline run may go without progress before another run may take the share over.
 SHARE_LEASE_SECONDS = env.int("SHARE_LEASE_SECONDS", default=600)
+# A pipeline task that finds another run holding its share tries again after this.
+SHARE_BUSY_RETRY_SECONDS = env.int("SHARE_BUSY_RETRY_SECONDS", default=15)
+# A share found stuck this many times is marked failed (with the reason) instead of retried forever.
+SHARE_MAX_SWEEPS = env.int("SHARE_MAX_SWEEPS", default=5)
 DELIVERY_RETRY_BASE_SECONDS = env.int("DELIVERY_RETRY_BASE_SECONDS", default=5)
 CELERY_BEAT_SCHEDULE = {
     "sweep-stuck-shares": {"task": "sharing.sweep_stuck_shares", "schedule": SHARE_SWEEP_INTERVAL_SECONDS},
