@@ -127,7 +127,7 @@ def build_data(env: dict) -> dict:
     from sharing.shares.service import ShareRequest, create_share
 
     share = create_share(ShareRequest(study=study, email="patient@example.org"), user=user)
-    if not prepare_share(share.pk, share.generation) or not deliver_share(share.pk, share.generation):
+    if prepare_share(share.pk, share.generation) != "deliver" or not deliver_share(share.pk, share.generation):
         raise SystemExit("the share was not delivered: " + Share.objects.get(pk=share.pk).error)
     outbox = Path(env["DATA_DIR"]) / "outbox" / "email"
     link = re.search(r"/p/[A-Za-z0-9_\-]+", next(outbox.glob("*.eml")).read_text()).group(0)

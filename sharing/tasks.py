@@ -6,6 +6,7 @@ and the services make the second run finish the work rather than repeat it.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 
 from celery import shared_task
@@ -24,12 +25,17 @@ def heartbeat() -> None:
     path.write_text(timezone.now().isoformat())
 
 
-@shared_task(name="sharing.prepare_share", ignore_result=True)
-def prepare_share(share_id: int, generation: int) -> None:
-    from .shares.pipeline import prepare_share as prepare
+@shared_task(name="sharing.prepare_share", bind=True, ignore_result=True, max_retries=None)
+def prepare_share(self, share_id: int, generation: int) -> None:
+    from .shares.pipeline import BUSY, DELIVER, prepare_share as prepare
 
-    if prepare(share_id, generation):
+    outcome = prepare(share_id, generation)
+    if outcome == DELIVER:
         deliver_share.apply_async((share_id, generation), queue="deliver")
+    elif outcome == BUSY:
+        # Another run holds the share; what this task was asked for (a resend, an accepted image)
+        # must not be dropped, so try again once that run is likely done. Leases expire, so this ends.
+        raise self.retry(countdown=settings.SHARE_BUSY_RETRY_SECONDS)
 
 
 @shared_task(
@@ -50,6 +56,11 @@ def deliver_share(self, share_id: int, generation: int) -> None:
         # Exponential backoff, capped at 10 minutes: 5 s, 10 s, 20 s ... 
         countdown = min(600, int(getattr(settings, "DELIVERY_RETRY_BASE_SECONDS", 5)) * 2 ** self.request.retries)
         log.warning("share %s delivery deferred (%s); retry in %ss", share_id, exc, countdown)
+        # Tell staff, and keep the sweep from starting a second chain while this retry is pending.
+        now = timezone.now()
+        Share.objects.filter(pk=share_id).update(
+            step="waiting to retry delivery", updated_at=now, dispatched_at=now + dt.timedelta(seconds=countdown)
+        )
         raise self.retry(countdown=countdown, exc=exc)
 
 

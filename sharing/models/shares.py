@@ -56,6 +56,9 @@ class Share(models.Model):
     # One pipeline run at a time: a run holds the lease and renews it as it makes progress; a run
     # that finds it held exits. A killed worker's lease simply runs out.
     lease_until = models.DateTimeField(null=True, blank=True)
+    lease_owner = models.CharField(max_length=32, blank=True)
+    # How often the sweep found this share stuck; past SHARE_MAX_SWEEPS it is failed, visibly.
+    sweep_count = models.PositiveIntegerField(default=0)
     opened_at = models.DateTimeField(null=True, blank=True)
     downloaded_at = models.DateTimeField(null=True, blank=True)
     failed_passcode_attempts = models.PositiveIntegerField(default=0)

@@ -12,6 +12,7 @@ import logging
 import os
 import shutil
 import tempfile
+import uuid
 from pathlib import Path
 
 from django.conf import settings
@@ -37,27 +38,44 @@ def lease_expiry():
     return timezone.now() + dt.timedelta(seconds=settings.SHARE_LEASE_SECONDS)
 
 
-def acquire_lease(share: Share) -> bool:
-    """Take the share's lease if nobody holds it; atomic, so two runs never both win."""
+class LeaseLost(Exception):
+    """Our lease ran out and another run took the share over: stop writing, it finishes the work."""
+
+
+# What prepare_share tells its task.
+DELIVER, DONE, BUSY = "deliver", "done", "busy"
+
+
+def acquire_lease(share: Share) -> str | None:
+    """Take the share's lease if nobody holds it, atomically; return our owner token or None."""
     now = timezone.now()
+    owner = uuid.uuid4().hex
     free = Q(lease_until__isnull=True) | Q(lease_until__lt=now)
-    return Share.objects.filter(free, pk=share.pk).update(lease_until=lease_expiry(), updated_at=now) == 1
+    taken = Share.objects.filter(free, pk=share.pk).update(lease_until=lease_expiry(), lease_owner=owner, updated_at=now)
+    return owner if taken == 1 else None
 
 
-def release_lease(share: Share) -> None:
-    Share.objects.filter(pk=share.pk).update(lease_until=None)
+def release_lease(share: Share, owner: str) -> None:
+    # Only our own: after a stall, the lease may belong to a newer run.
+    Share.objects.filter(pk=share.pk, lease_owner=owner).update(lease_until=None, lease_owner="")
 
 
-def set_step(share: Share, step: str, **fields) -> None:
-    """Record progress; it also renews the lease and tells the sweep the share is alive."""
-    Share.objects.filter(pk=share.pk).update(step=step, updated_at=timezone.now(), lease_until=lease_expiry(), **fields)
+def set_step(share: Share, step: str, *, owner: str, **fields) -> None:
+    """Record progress; it also renews our lease and tells the sweep the share is alive."""
+    renewed = Share.objects.filter(pk=share.pk, lease_owner=owner).update(
+        step=step, updated_at=timezone.now(), lease_until=lease_expiry(), **fields
+    )
+    if not renewed:
+        raise LeaseLost
 
 
-def work_folder(share: Share) -> Path:
-    """The run's scratch folder, named by the share: a rerun after a killed worker clears what
-    the dead run left, instead of leaking it."""
-    folder = Path(settings.FILE_UPLOAD_TEMP_DIR) / f"share-{share.public_id.hex}"
-    shutil.rmtree(folder, ignore_errors=True)
+def work_folder(share: Share, owner: str) -> Path:
+    """This run's scratch folder. Holding the lease, we also clear what dead runs of this share
+    left behind, instead of leaking it."""
+    root = Path(settings.FILE_UPLOAD_TEMP_DIR)
+    for stale in root.glob(f"share-{share.public_id.hex}*"):
+        shutil.rmtree(stale, ignore_errors=True)
+    folder = root / f"share-{share.public_id.hex}-{owner[:12]}"
     folder.mkdir(parents=True)
     return folder
 
@@ -71,7 +89,12 @@ def local_copy(instance: Instance, directory: Path) -> Path:
 
 
 def exclude(share: Share, instance: Instance, reason: str, *, acceptable: bool = False) -> None:
-    ShareExclusion.objects.get_or_create(share=share, instance=instance, defaults={"reason": reason[:300], "acceptable": acceptable})
+    """Record why an instance is left out. An accepted image that fails for another reason is
+    excluded again, for that reason, so it is not retried forever."""
+    ShareExclusion.objects.update_or_create(
+        share=share, instance=instance,
+        defaults={"reason": reason[:300], "acceptable": acceptable, "accepted_at": None, "accepted_by": None},
+    )
 
 
 def pending_instances(share: Share) -> list[Instance]:
@@ -81,65 +104,94 @@ def pending_instances(share: Share) -> list[Instance]:
     return [i for i in instances if i.pk not in done and i.pk not in excluded]
 
 
-def prepare_share(share_id: int, generation: int) -> bool:
-    """Run anonymize → render → publish for a share. Returns True when its link is still to be delivered."""
+def prepare_share(share_id: int, generation: int) -> str:
+    """Run anonymize → render → publish for a share.
+
+    Returns DELIVER when its link is still to be sent, BUSY when another run holds the share (the
+    task tries again shortly, so work asked for meanwhile is never dropped), DONE otherwise.
+    """
     share = Share.objects.select_related("clinic", "study").get(pk=share_id)
     if share.generation != generation or share.is_revoked:
-        return False
-    if not acquire_lease(share):
-        log.info("share %s is being prepared by another run", share.pk)
-        return False
+        return DONE
+    owner = acquire_lease(share)
+    if owner is None:
+        log.info("share %s is being prepared by another run; retrying later", share.pk)
+        return BUSY
     try:
-        return prepare_leased(share, generation)
+        # Staff may accept an excluded image while we run: go round again for it (bounded, so an
+        # image that keeps failing cannot hold the share forever).
+        for _ in range(3):
+            outcome = prepare_leased(share, generation, owner)
+            if not pending_instances(share):
+                break
+        return outcome
+    except LeaseLost:
+        log.warning("share %s: lease lost to a newer run, which finishes the work", share.pk)
+        return DONE
     finally:
-        release_lease(share)
+        release_lease(share, owner)
 
 
-def prepare_leased(share: Share, generation: int) -> bool:
+def prepare_leased(share: Share, generation: int, owner: str) -> str:
     Share.objects.filter(pk=share.pk, status=Share.Status.QUEUED).update(status=Share.Status.PROCESSING, updated_at=timezone.now())
     accepted = set(share.exclusions.filter(accepted_at__isnull=False).values_list("instance_id", flat=True))
-    work = work_folder(share)
+    work = work_folder(share, owner)
     try:
         todo = pending_instances(share)
-        set_step(share, "anonymizing", progress_total=share.instances.count(), progress_done=share.items.exclude(instance=None).count())
+        set_step(share, "anonymizing", owner=owner, progress_total=share.instances.count(),
+                 progress_done=share.items.exclude(instance=None).count())
         renderable: list[tuple[Instance, Path]] = []
         for instance in todo:
-            set_step(share, "anonymizing")
-            source = local_copy(instance, work)
-            anonymized = work / f"anon-{instance.pk}.dcm"
-            result = anonymize_strict(source, anonymized, clinic_id=share.clinic_id, accept_unverified=instance.pk in accepted)
-            source.unlink(missing_ok=True)
-            if result.status == "discarded":
-                exclude(share, instance, f"not an image: {result.reason}")
-            elif result.status != "written":
-                exclude(share, instance, f"could not be anonymized: {result.reason}")
-            elif not result.pixels_verified and instance.pk not in accepted:
-                exclude(share, instance, UNVERIFIED_REASON, acceptable=True)
-                anonymized.unlink(missing_ok=True)
-            else:
+            set_step(share, "anonymizing", owner=owner)
+            anonymized = anonymize_one(share, instance, work, accepted=instance.pk in accepted)
+            if anonymized is not None:
                 renderable.append((instance, anonymized))
-
-        set_step(share, "rendering")
-        publish_previews(share, renderable, work)
+        set_step(share, "rendering", owner=owner)
+        publish_previews(share, renderable, work, owner=owner)
         publish_documents(share)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
     items = share.items.count()
-    set_step(share, "publishing", progress_done=share.items.exclude(instance=None).count())
+    set_step(share, "publishing", owner=owner, progress_done=share.items.exclude(instance=None).count())
     if items == 0:
         Share.objects.filter(pk=share.pk).update(
             status=Share.Status.FAILED, step="", error="Nothing could be shared: every image was excluded. Review the exclusions.",
         )
         ShareEvent.objects.create(share=share, kind=ShareEvent.Kind.FAILED, detail="every image was excluded")
-        return False
+        return DONE
     if not share.events.filter(kind=ShareEvent.Kind.PROCESSED).exists():
         ShareEvent.objects.create(share=share, kind=ShareEvent.Kind.PROCESSED, detail=f"{items} items")
     # Items accepted after delivery join the page; the patient already has the link.
-    return share.delivered_generation < generation
+    share.refresh_from_db(fields=["delivered_generation"])
+    return DELIVER if share.delivered_generation < generation else DONE
 
 
-def publish_previews(share: Share, renderable: list[tuple[Instance, Path]], work: Path) -> None:
+def anonymize_one(share: Share, instance: Instance, work: Path, *, accepted: bool) -> Path | None:
+    """Anonymize one instance for the share; return the anonymized file, or None when it is
+    excluded (and why is recorded). A failure here costs this image, never the whole share."""
+    anonymized = work / f"anon-{instance.pk}.dcm"
+    try:
+        source = local_copy(instance, work)
+        result = anonymize_strict(source, anonymized, clinic_id=share.clinic_id, accept_unverified=accepted)
+        source.unlink(missing_ok=True)
+    except Exception as exc:
+        log.exception("share %s: instance %s could not be prepared", share.pk, instance.pk)
+        exclude(share, instance, f"could not be read from storage ({exc.__class__.__name__})")
+        return None
+    if result.status == "discarded":
+        exclude(share, instance, f"not an image: {result.reason}")
+    elif result.status != "written":
+        exclude(share, instance, f"could not be anonymized: {result.reason}")
+    elif not result.pixels_verified and not accepted:
+        exclude(share, instance, UNVERIFIED_REASON, acceptable=True)
+    else:
+        return anonymized
+    anonymized.unlink(missing_ok=True)
+    return None
+
+
+def publish_previews(share: Share, renderable: list[tuple[Instance, Path]], work: Path, *, owner: str) -> None:
     from ..previews import PreviewError, render_instances
 
     base = share.items.count()
@@ -154,8 +206,12 @@ def publish_previews(share: Share, renderable: list[tuple[Instance, Path]], work
             if isinstance(result, (PreviewError, Exception)):
                 exclude(share, instance, f"could not be rendered: {result}")
                 continue
-            store_item(share, instance, result, position=base + start + offset)
-        set_step(share, "rendering", progress_done=share.items.exclude(instance=None).count())
+            try:
+                store_item(share, instance, result, position=base + start + offset)
+            except Exception as exc:
+                log.exception("share %s: instance %s could not be published", share.pk, instance.pk)
+                exclude(share, instance, f"could not be published ({exc.__class__.__name__})")
+        set_step(share, "rendering", owner=owner, progress_done=share.items.exclude(instance=None).count())
 
 
 def store_item(share: Share, instance: Instance, rendered, *, position: int) -> None:

@@ -29,9 +29,17 @@ def stuck_shares(*, older_than: dt.timedelta | None = None):
 
 
 def sweep_stuck_shares(*, older_than: dt.timedelta | None = None) -> list[int]:
+    """Re-dispatch stuck shares; one stuck more than SHARE_MAX_SWEEPS times is failed, so staff
+    see it instead of a share that says "processing" forever."""
+    from ..delivery.service import mark_failed
+
     ids = []
     for share in stuck_shares(older_than=older_than):
-        Share.objects.filter(pk=share.pk).update(dispatched_at=timezone.now())
+        if share.sweep_count >= settings.SHARE_MAX_SWEEPS:
+            mark_failed(share, f"the pipeline did not finish after {share.sweep_count + 1} attempts; "
+                               "resend it, or ask your administrator to check the worker logs")
+            continue
+        Share.objects.filter(pk=share.pk).update(dispatched_at=timezone.now(), sweep_count=share.sweep_count + 1)
         dispatch(share)
         ids.append(share.pk)
     if ids:

@@ -17,7 +17,8 @@ from tests.reliability.conftest import long_clip
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker, pytest.mark.integration]
 
-FAST_SWEEP = {"SHARE_STUCK_AFTER_SECONDS": "2", "SHARE_SWEEP_INTERVAL_SECONDS": "1", "SHARE_LEASE_SECONDS": "4"}
+FAST_SWEEP = {"SHARE_STUCK_AFTER_SECONDS": "2", "SHARE_SWEEP_INTERVAL_SECONDS": "1", "SHARE_LEASE_SECONDS": "4",
+              "SHARE_BUSY_RETRY_SECONDS": "1", "SHARE_MAX_SWEEPS": "100"}
 
 
 def wait_final(share_id: int, timeout: float = 150) -> Share:

@@ -30,7 +30,7 @@ def run_pipeline(share: Share) -> Share:
     from sharing.shares.pipeline import prepare_share
 
     share.refresh_from_db()
-    if prepare_share(share.pk, share.generation):
+    if prepare_share(share.pk, share.generation) == "deliver":
         deliver_share(share.pk, share.generation)
     share.refresh_from_db()
     return share

@@ -22,3 +22,17 @@ class FlakyBackend(BaseEmailBackend):
             raise smtplib.SMTPServerDisconnected("connection lost")
         FlakyBackend.sent.extend(messages)
         return len(messages)
+
+
+class GreylistingBackend(BaseEmailBackend):
+    """Refuses the recipient with a 4xx once (greylisting), then accepts."""
+
+    refusals_left = 0
+    sent: list = []
+
+    def send_messages(self, messages):
+        if GreylistingBackend.refusals_left > 0:
+            GreylistingBackend.refusals_left -= 1
+            raise smtplib.SMTPRecipientsRefused({messages[0].to[0]: (450, b"4.2.0 greylisted, try later")})
+        GreylistingBackend.sent.extend(messages)
+        return len(messages)

@@ -243,7 +243,7 @@ def test_permanent_delivery_failure_is_marked_failed_and_visible(api, study, set
     from sharing.shares.pipeline import prepare_share
 
     share = share_by_email(api, study)
-    assert prepare_share(share.pk, share.generation)
+    assert prepare_share(share.pk, share.generation) == "deliver"
     deliver_task.apply(args=(share.pk, share.generation))
     share.refresh_from_db()
     assert share.status == "failed" and "refused the recipient" in share.error
@@ -261,7 +261,7 @@ def test_transient_delivery_failure_is_retried_then_delivered(api, study, settin
 
     failing_backends.FlakyBackend.failures_left = 2
     share = share_by_email(api, study)
-    assert prepare_share(share.pk, share.generation)
+    assert prepare_share(share.pk, share.generation) == "deliver"
     result = deliver_task.apply(args=(share.pk, share.generation))
     share.refresh_from_db()
     assert share.status == "sent", (share.status, share.error, result.state)
