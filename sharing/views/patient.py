@@ -16,6 +16,7 @@ from django.http import FileResponse, Http404, HttpResponse, JsonResponse, Strea
 from django.shortcuts import redirect, render
 from django.utils import timezone, translation
 from django.core.cache import caches
+from django.db.models import F
 from django.template.loader import render_to_string
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
@@ -103,12 +104,12 @@ LANDING_CACHE_SECONDS = 60
 
 def landing_html(request, share: Share, token: str) -> str:
     language = share.clinic.language or "en"
-    key = f"landing:{hash_token(token)}:{share.updated_at.timestamp()}:{language}"
+    key = f"landing:{hash_token(token)}:{share.updated_at.timestamp()}:{language}:{share.needs_passcode:d}"
     cache = caches["pages"]
     html = cache.get(key)
     if html is None:
         with translation.override(language):
-            items = list(share.items.all())
+            items = visible_items(share)
             context = {
                 "share": share, "clinic": share.clinic, "token": token, "items": items, "LANGUAGE_CODE": language,
                 "images": [i for i in items if i.kind == ShareItem.Kind.IMAGE],
@@ -132,23 +133,40 @@ def passcode(request, token: str):
     error = ""
     locked = share.passcode_locked_until and share.passcode_locked_until > now
     if request.method == "POST" and not locked:
-        if share.check_passcode(request.POST.get("passcode", "").strip()):
+        if share.passcode_locked_until:
+            # An expired lockout starts a fresh window; the condition makes exactly one request reset it.
+            Share.objects.filter(pk=share.pk, passcode_locked_until=share.passcode_locked_until).update(
+                failed_passcode_attempts=0, passcode_locked_until=None
+            )
+        # Charge the attempt before checking it, in one atomic UPDATE, and never reset the count on
+        # lockout: parallel guesses each count, so no more than PASSCODE_ATTEMPTS are ever checked.
+        Share.objects.filter(pk=share.pk).update(failed_passcode_attempts=F("failed_passcode_attempts") + 1)
+        attempts = Share.objects.values_list("failed_passcode_attempts", flat=True).get(pk=share.pk)
+        if attempts > PASSCODE_ATTEMPTS:
+            locked = True
+        elif share.check_passcode(request.POST.get("passcode", "").strip()):
             Share.objects.filter(pk=share.pk).update(failed_passcode_attempts=0, passcode_locked_until=None)
             request.session.cycle_key()
             request.session[SESSION_KEY] = request.session.get(SESSION_KEY, []) + [share.public_id.hex]
             return private(redirect("patient-landing", token=token))
-        attempts = share.failed_passcode_attempts + 1
-        fields = {"failed_passcode_attempts": attempts}
-        if attempts >= PASSCODE_ATTEMPTS:
-            fields.update(failed_passcode_attempts=0, passcode_locked_until=now + PASSCODE_LOCKOUT)
-            locked = True
-        Share.objects.filter(pk=share.pk).update(**fields)
-        error = "wrong"
+        else:
+            error = "wrong"
+            locked = attempts >= PASSCODE_ATTEMPTS
+        if locked:
+            Share.objects.filter(pk=share.pk, passcode_locked_until__isnull=True).update(passcode_locked_until=now + PASSCODE_LOCKOUT)
     status = 429 if locked else (400 if error else 200)
     with translation.override(share.clinic.language or "en"):
         response = render(request, "sharing/patient/passcode.html",
                           {"clinic": share.clinic, "error": error, "locked": locked}, status=status)
     return private(response)
+
+
+def visible_items(share: Share) -> list[ShareItem]:
+    """What the patient may see now: documents only while the link still asks for a passcode."""
+    items = share.items.all()
+    if not share.needs_passcode:
+        items = items.exclude(kind=ShareItem.Kind.DOCUMENT)
+    return list(items)
 
 
 def item_or_404(share: Share, item_id: int) -> ShareItem:
@@ -167,6 +185,8 @@ def asset(request, token: str, item_id: int, variant: str):
     if not is_unlocked(request, share):
         return private(HttpResponse(status=403))
     item = item_or_404(share, item_id)
+    if item.kind == ShareItem.Kind.DOCUMENT and not share.needs_passcode:
+        raise Http404  # documents go out only behind a passcode; it was removed since publishing
     field = {"media": item.media, "download": item.media, "thumb": item.thumbnail, "poster": item.poster}.get(variant)
     if not field:
         raise Http404
@@ -244,7 +264,7 @@ def download_all(request, token: str):
         return response
     if not is_unlocked(request, share):
         return private(HttpResponse(status=403))
-    items = list(share.items.all())
+    items = visible_items(share)
     if not items:
         raise Http404
     record_event(share, ShareEvent.Kind.DOWNLOADED, first_field="downloaded_at")
