@@ -55,8 +55,12 @@ def send_email(share: Share, to: str, link: str, key: str) -> None:
     message.attach_alternative(html, "text/html")
     try:
         message.send()
-    except smtplib.SMTPRecipientsRefused:
-        raise PermanentDeliveryError("the mail server refused the recipient address") from None
+    except smtplib.SMTPRecipientsRefused as exc:
+        codes = sorted({code for code, _ in exc.recipients.values()})
+        # 4xx (greylisting, a full mailbox) may pass later; only 5xx is a refusal.
+        if all(code >= 500 for code in codes):
+            raise PermanentDeliveryError(f"the mail server refused the recipient address ({codes[0]})") from None
+        raise TransientDeliveryError(f"the mail server deferred the recipient ({codes[0]})") from None
     except smtplib.SMTPAuthenticationError:
         raise PermanentDeliveryError("the mail server refused the portal's credentials") from None
     except smtplib.SMTPResponseException as exc:
