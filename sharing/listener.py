@@ -63,7 +63,13 @@ def clinic_for_calling_ae(ae_title: str) -> Clinic | None:
     device = DicomDevice.objects.select_related("clinic").filter(ae_title=ae_title.strip()).first()
     if device is not None:
         return device.clinic
-    return Clinic.objects.filter(accept_unknown_devices=True).order_by("pk").first()
+    # An unregistered device goes to the clinic that accepts unknown devices, but only when there
+    # is exactly one: with two, we could file one clinic's exams in the other's list.
+    accepting = list(Clinic.objects.filter(accept_unknown_devices=True)[:2])
+    if len(accepting) > 1:
+        log.warning("C-STORE refused: several clinics accept unknown devices; register the AE title")
+        return None
+    return accepting[0] if accepting else None
 
 
 def handle_store(event) -> int:

@@ -50,6 +50,20 @@ def ingest_uploads(clinic: Clinic, files: Iterable, *, source: str, source_detai
 
 def ingest_candidates(clinic: Clinic, candidates: Iterable[Candidate], *, source: str, source_detail: str = "") -> IngestReport:
     report = IngestReport()
+    try:
+        ingest_each(clinic, candidates, report, source=source, source_detail=source_detail)
+    finally:
+        # PDFs kept back to attach at the end: removed whatever happened to the batch.
+        for _, path, _ in report.documents:
+            path.unlink(missing_ok=True)
+    log.info(
+        "ingest clinic=%s source=%s accepted=%d duplicates=%d rejected=%d discarded=%d",
+        clinic.pk, source, report.accepted, report.duplicates, len(report.rejected), len(report.discarded),
+    )
+    return report
+
+
+def ingest_each(clinic: Clinic, candidates: Iterable[Candidate], report: IngestReport, *, source: str, source_detail: str) -> None:
     with cleanup(candidates) as tracked:
         for candidate in tracked:
             if candidate.error:
@@ -78,11 +92,6 @@ def ingest_candidates(clinic: Clinic, candidates: Iterable[Candidate], *, source
                 report.duplicates += 1
                 report.accepted += 1
         attach_documents(clinic, report)
-    log.info(
-        "ingest clinic=%s source=%s accepted=%d duplicates=%d rejected=%d discarded=%d",
-        clinic.pk, source, report.accepted, report.duplicates, len(report.rejected), len(report.discarded),
-    )
-    return report
 
 
 def handle_document(clinic: Clinic, candidate: Candidate, kind: str, report: IngestReport) -> None:
