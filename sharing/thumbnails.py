@@ -6,7 +6,6 @@ ever get previews rendered from the anonymized copy (shares/pipeline.py).
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 from pathlib import Path

@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import zipfile
 
-from django.conf import settings
 from django.http import FileResponse, Http404, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone, translation

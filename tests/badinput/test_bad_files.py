@@ -13,7 +13,7 @@ import pytest
 from pynetdicom import AE, _config as pynetdicom_config
 
 from sharing.listener import serve
-from sharing.models import Instance, Study
+from sharing.models import Instance
 from tests.badinput import samples
 from tests.conftest import free_port, named_bytes, stored_files, temp_files
 
