@@ -84,13 +84,23 @@ def live_share_or_response(request, token: str):
     return share, None
 
 
-@limit_link
-def landing(request, token: str):
+def open_share_or_response(request, token: str, *, when_locked=lambda token: HttpResponse(status=403)):
+    """The access rule for the page and its assets: a live link, unlocked by its passcode if it has one."""
     share, response = live_share_or_response(request, token)
     if response:
-        return response
+        return None, response
     if not is_unlocked(request, share):
-        return private(redirect("patient-passcode", token=token))
+        return None, private(when_locked(token))
+    return share, None
+
+
+@limit_link
+def landing(request, token: str):
+    share, response = open_share_or_response(
+        request, token, when_locked=lambda token: redirect("patient-passcode", token=token)
+    )
+    if response:
+        return response
     return private(HttpResponse(landing_html(request, share, token)))
 
 
@@ -178,11 +188,9 @@ def item_or_404(share: Share, item_id: int) -> ShareItem:
 @limit_link
 def asset(request, token: str, item_id: int, variant: str):
     """Serve one asset after checking the link on this very request; `download` marks a download."""
-    share, response = live_share_or_response(request, token)
+    share, response = open_share_or_response(request, token)
     if response:
         return response
-    if not is_unlocked(request, share):
-        return private(HttpResponse(status=403))
     item = item_or_404(share, item_id)
     if item.kind == ShareItem.Kind.DOCUMENT and not share.needs_passcode:
         raise Http404  # documents go out only behind a passcode; it was removed since publishing
@@ -258,11 +266,9 @@ def zip_chunks(items: list[ShareItem]):
 
 @limit_link
 def download_all(request, token: str):
-    share, response = live_share_or_response(request, token)
+    share, response = open_share_or_response(request, token)
     if response:
         return response
-    if not is_unlocked(request, share):
-        return private(HttpResponse(status=403))
     items = visible_items(share)
     if not items:
         raise Http404
