@@ -93,8 +93,7 @@ def deliver_share(share_id: int, generation: int) -> bool:
             return False
         contact, token = held
         key = f"share-{share.public_id.hex}-{generation}"
-        set_step = Share.objects.filter(pk=share.pk)
-        set_step.update(step="delivering")
+        Share.objects.filter(pk=share.pk).update(step="delivering")
         with translation.override(share.clinic.language or "en"):
             if share.channel == Share.Channel.EMAIL:
                 send_email(share, contact, patient_link(token), key)
