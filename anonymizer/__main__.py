@@ -3,7 +3,8 @@
 SRC is a file or a folder (walked recursively), DST a folder; each output
 file is named after its new SOP Instance UID.  Exit status: 0 when every
 input was written or deliberately discarded, 1 when any was rejected
-(reasons on stderr), 2 on usage errors.
+(reasons on stderr), 2 on usage errors and when the text detection models
+cannot be loaded (checked before any file is read).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 
 from .anonymize import anonymize_file
 from .options import Option
+from .pixels import TextEngineUnavailable, load_text_engine
 from .profiles import profile_named
 from .report import write_report
 
@@ -72,6 +74,12 @@ def main(argv: list[str] | None = None) -> int:
         key = secrets.token_hex(32)
         print("python -m anonymizer: no --key or ANONYMIZER_KEY: UIDs are consistent within this run only",
               file=sys.stderr)
+    if profile.clean_pixels:
+        try:
+            load_text_engine()  # once per run, and a broken model stops us before any file
+        except TextEngineUnavailable as exc:
+            print(f"python -m anonymizer: error: cannot clean pixels: {exc}", file=sys.stderr)
+            return EXIT_USAGE
     args.dst.mkdir(parents=True, exist_ok=True)
     dst_resolved = args.dst.resolve()
 

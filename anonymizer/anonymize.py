@@ -12,12 +12,17 @@ Outcomes (:attr:`AnonymizationResult.status`):
     Unreadable or malformed (truncated, no file meta, wrong VR, bad
     length ...), with a reason; nothing is written.
 
-The unverified policy: when a profile cleans pixels and an image has
-neither SequenceOfUltrasoundRegions nor a matching vendor rule, the header
-is still anonymized and written, but ``pixels_verified`` is False,
-BurnedInAnnotation is set to ``YES`` (never ``NO``), and the reason says so.
-The share pipeline leaves such an instance out of a patient share unless
-staff accept it (``accept_unverified=True``, reflected in ``shareable``).
+Pixel cleaning (profiles that clean pixels, the strict one among them):
+everything outside the ultrasound regions (else a vendor rule's boxes) is
+blacked out, then text detection runs over the kept area (the whole frame
+when neither applies) and blacks out every text box the policy does not
+allow (:mod:`anonymizer.pixels.text_policy`).  The verification gate detects
+again on the output pixels: only then is the instance ``pixels_verified``,
+BurnedInAnnotation ``NO`` and Clean Pixel Data recorded.  Otherwise the
+cleaned instance is still written, BurnedInAnnotation is ``YES`` (never
+``NO``), and the reason says why; the share pipeline leaves it out of a
+patient share unless staff accept it (``accept_unverified=True``, reflected
+in ``shareable``).
 """
 
 from __future__ import annotations
@@ -37,7 +42,10 @@ from pydicom.uid import UID
 from .engine import HeaderChange, deidentify_header, record_method
 from .errors import AnonymizationError
 from .io import NotDicomFile, SourceInstance, build_file_meta, read_instance, write_atomically, write_dataset_with_pixels
-from .pixels import CleanedPixels, clean_frames, codecs, plan_pixel_cleaning
+from .pixels import (
+    CleanedPixels, TextVerdict, clean_frames, codecs, detect_burned_in_text, header_identifiers, plan_pixel_cleaning,
+    whole_frame_plan,
+)
 from .pixels.stream import copy_pixel_element, iter_encapsulated_frames, iter_native_frames, write_encapsulated_pixel_data, write_native_pixel_data
 from .profiles import OPAQUE_PAYLOAD_CLASSES, SECONDARY_CAPTURE_PREFIX, STRUCTURED_REPORT_PREFIX, Profile
 
@@ -75,8 +83,9 @@ class AnonymizationResult:
         Why, in words an operator understands; for ``written``, notes such
         as how the pixels were cleaned.
     pixels_verified : bool
-        True only when burned-in text was blacked out by regions or a vendor
-        rule.  False for non-images and for header-only profiles.
+        True only when the verification gate found no text outside the
+        allow-list in the output pixels.  False for non-images and for
+        header-only profiles.
     output : str
         Where the anonymized file was written ("" otherwise).
     original_patient_name, original_patient_id, original_study_uid, original_sop_uid : str
@@ -85,6 +94,12 @@ class AnonymizationResult:
         After.
     accepted_unverified : bool
         Staff accepted unverified pixels for this run.
+    pixel_rule : str
+        What decided the kept area (``"regions + text detection"`` ...); "" when pixels were not cleaned.
+    text_boxes_found, text_boxes_blacked_out, text_boxes_kept : int
+        Text boxes detected, blacked out, and kept by the allow-list (never their text).
+    remaining_text_boxes : tuple
+        ``(x0, y0, x1, y1)`` boxes still detected in the output, for staff review.
     dataset : Dataset | None
         The anonymized dataset (``anonymize_dataset`` only).
     """
@@ -104,6 +119,11 @@ class AnonymizationResult:
     new_sop_uid: str = ""
     accepted_unverified: bool = False
     pixel_cleaning_required: bool = False
+    pixel_rule: str = ""
+    text_boxes_found: int = 0
+    text_boxes_blacked_out: int = 0
+    text_boxes_kept: int = 0
+    remaining_text_boxes: tuple = ()
     dataset: Dataset | None = field(default=None, repr=False)
 
     @property
@@ -154,13 +174,13 @@ def _check_image_header(ds: Dataset) -> None:
 @dataclass
 class _Prepared:
     change: HeaderChange
-    plan_source: str | None
+    verdict: TextVerdict | None
     cleaned: CleanedPixels | None
     pixel_cleaning_required: bool
 
 
 def _prepare(ds: Dataset, *, profile: Profile, key: bytes, has_pixels: bool, transfer_syntax: str,
-             encoded_frames, decoded_frames) -> _Prepared:
+             encoded_frames, decoded_frames, blackout=()) -> _Prepared:
     """De-identify the header and, where asked, set up pixel cleaning (lazily)."""
     for keyword in ("SOPClassUID", "SOPInstanceUID"):
         if not ds.get(keyword):
@@ -170,8 +190,11 @@ def _prepare(ds: Dataset, *, profile: Profile, key: bytes, has_pixels: bool, tra
     cleaning = has_pixels and profile.clean_pixels
     if cleaning:
         _check_image_header(ds)
-        plan = plan_pixel_cleaning(ds)
         pixel_module = _pixel_module(ds)
+        plan = plan_pixel_cleaning(ds) or whole_frame_plan(int(ds.Rows), int(ds.Columns))
+        # Before the walk: the header's identifiers are what the text must not match.
+        plan = detect_burned_in_text(pixel_module, plan, transfer_syntax=transfer_syntax, encoded_frames=encoded_frames,
+                                     decoded_frames=decoded_frames, identifiers=header_identifiers(ds), blackout=blackout)
     original_burned_in = ds.get("BurnedInAnnotation")
     change = deidentify_header(ds, profile=profile, key=key)
     cleaned = None
@@ -184,23 +207,23 @@ def _prepare(ds: Dataset, *, profile: Profile, key: bytes, has_pixels: bool, tra
         if cleaned.lossy_method:
             ds.LossyImageCompression = "01"
             ds.LossyImageCompressionMethod = cleaned.lossy_method
-        ds.BurnedInAnnotation = "NO"
-        record_method(ds, profile, pixels_cleaned=True)
-    elif cleaning:
-        # Unverified: never claim the pixels are clean.
-        ds.BurnedInAnnotation = "YES"
+        # The verification gate: NO and Clean Pixel Data only when no disallowed text remains.
+        verified = plan.text.verified
+        ds.BurnedInAnnotation = "NO" if verified else "YES"
+        record_method(ds, profile, pixels_cleaned=verified)
     elif original_burned_in is not None and "BurnedInAnnotation" not in ds and profile.name != "strict":
         ds.BurnedInAnnotation = original_burned_in
-    return _Prepared(change, plan.source if plan else None, cleaned, cleaning)
+    return _Prepared(change, plan.text if plan else None, cleaned, cleaning)
 
 
 def _result_from(source: str, prepared: _Prepared, *, accept_unverified: bool) -> AnonymizationResult:
     change = prepared.change
-    if prepared.plan_source:
-        reason, verified = f"pixels cleaned ({prepared.plan_source})", True
-    elif prepared.pixel_cleaning_required:
+    verdict = prepared.verdict
+    if verdict is not None and verdict.verified:
+        reason, verified = f"pixels cleaned and verified ({verdict.summary()})", True
+    elif verdict is not None:
         verified = False
-        reason = ("burned-in text NOT verified: no ultrasound regions and no vendor rule; "
+        reason = (f"burned-in text NOT verified: {verdict.reason} ({verdict.summary()}); "
                   + ("accepted by staff" if accept_unverified else "excluded from patient shares unless staff accept it"))
     else:
         reason, verified = "header de-identified; pixels not examined by this profile", False
@@ -212,11 +235,16 @@ def _result_from(source: str, prepared: _Prepared, *, accept_unverified: bool) -
         new_study_uid=change.new_study_uid, new_sop_uid=change.new_sop_uid,
         accepted_unverified=accept_unverified and prepared.pixel_cleaning_required and not verified,
         pixel_cleaning_required=prepared.pixel_cleaning_required,
+        pixel_rule=verdict.rule if verdict else "",
+        text_boxes_found=verdict.boxes_found if verdict else 0,
+        text_boxes_blacked_out=verdict.boxes_blacked_out if verdict else 0,
+        text_boxes_kept=verdict.boxes_kept if verdict else 0,
+        remaining_text_boxes=verdict.remaining_boxes if verdict else (),
     )
 
 
 def anonymize_file(src: str | os.PathLike, dst: str | os.PathLike, *, profile: Profile, key: bytes | str,
-                   accept_unverified: bool = False) -> AnonymizationResult:
+                   accept_unverified: bool = False, blackout=()) -> AnonymizationResult:
     """Anonymize one file.
 
     Parameters
@@ -232,12 +260,19 @@ def anonymize_file(src: str | os.PathLike, dst: str | os.PathLike, *, profile: P
         The job key (UID remapping, date shift, pseudonyms).
     accept_unverified : bool
         Staff accept images whose burned-in text could not be verified.
+    blackout : iterable of (x0, y0, x1, y1)
+        Boxes staff pointed at in review, blacked out in every frame.
 
     Returns
     -------
     AnonymizationResult
         Never raises for a bad input: a bad file is ``rejected`` with its
         reason, and nothing is written for it.
+
+    Raises
+    ------
+    TextEngineUnavailable
+        The OCR models cannot be loaded: a broken installation, not a bad file.
     """
     key = _as_key(key)
     source = os.fspath(src)
@@ -251,7 +286,8 @@ def anonymize_file(src: str | os.PathLike, dst: str | os.PathLike, *, profile: P
         # The header parses lazily: a damaged meta element fails only when it is first read.
         return AnonymizationResult(source=source, status="rejected", reason=f"malformed header: {type(exc).__name__}: {exc}")
     try:
-        return _anonymize_instance(instance, Path(dst), profile=profile, key=key, accept_unverified=accept_unverified)
+        return _anonymize_instance(instance, Path(dst), profile=profile, key=key, accept_unverified=accept_unverified,
+                                   blackout=blackout)
     except AnonymizationError as exc:
         return AnonymizationResult(source=source, status="rejected", reason=str(exc))
     except MALFORMED_CONTENT as exc:
@@ -259,14 +295,14 @@ def anonymize_file(src: str | os.PathLike, dst: str | os.PathLike, *, profile: P
 
 
 def _anonymize_instance(instance: SourceInstance, dst: Path, *, profile: Profile, key: bytes,
-                        accept_unverified: bool) -> AnonymizationResult:
+                        accept_unverified: bool, blackout=()) -> AnonymizationResult:
     ds = instance.dataset
     reason = _discard_reason(ds, instance.has_pixels, profile)
     if reason:
         return AnonymizationResult(source=instance.path, status="discarded", reason=reason)
     if instance.pixels is None and "PixelData" in ds:
         # Deflated sources are read whole: clean in memory.
-        result = anonymize_dataset(ds, profile=profile, key=key, accept_unverified=accept_unverified)
+        result = anonymize_dataset(ds, profile=profile, key=key, accept_unverified=accept_unverified, blackout=blackout)
         result.source = instance.path
         if result.status == "written":
             _write_in_memory(result, dst)
@@ -284,7 +320,8 @@ def _anonymize_instance(instance: SourceInstance, dst: Path, *, profile: Profile
 
     ds_pixels = _pixel_module(ds) if element is not None else None
     prepared = _prepare(ds, profile=profile, key=key, has_pixels=element is not None,
-                        transfer_syntax=instance.transfer_syntax, encoded_frames=encoded, decoded_frames=decoded)
+                        transfer_syntax=instance.transfer_syntax, encoded_frames=encoded, decoded_frames=decoded,
+                        blackout=blackout)
     result = _result_from(instance.path, prepared, accept_unverified=accept_unverified)
     cleaned = prepared.cleaned
     output_syntax = cleaned.transfer_syntax if cleaned else instance.transfer_syntax
@@ -307,7 +344,7 @@ def _anonymize_instance(instance: SourceInstance, dst: Path, *, profile: Profile
 
 
 def anonymize_dataset(ds: Dataset, *, profile: Profile, key: bytes | str,
-                      accept_unverified: bool = False) -> AnonymizationResult:
+                      accept_unverified: bool = False, blackout=()) -> AnonymizationResult:
     """Anonymize a dataset held in memory, in place.
 
     The same rules as :func:`anonymize_file`; pixel data, when cleaned, is
@@ -346,7 +383,7 @@ def anonymize_dataset(ds: Dataset, *, profile: Profile, key: bytes | str,
         return iter_pixels(decode_source)
 
     prepared = _prepare(ds, profile=profile, key=key, has_pixels=has_pixels, transfer_syntax=syntax,
-                        encoded_frames=encoded, decoded_frames=decoded)
+                        encoded_frames=encoded, decoded_frames=decoded, blackout=blackout)
     result = _result_from("<dataset>", prepared, accept_unverified=accept_unverified)
     output_syntax = syntax
     if prepared.cleaned is not None:

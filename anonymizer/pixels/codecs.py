@@ -190,15 +190,10 @@ def rle_cleaner(ds: Dataset, plan: PixelPlan, photometric: str) -> Callable[[np.
         "photometric_interpretation": photometric, "number_of_frames": 1,
         "planar_configuration": 0,
     }
-    probe = Dataset()
-    probe.update({k: v for k, v in ds.items()})
-    probe.PhotometricInterpretation = photometric
-    fill = native_fill(probe)
-
     def clean(frame: np.ndarray) -> bytes:
-        frame = np.ascontiguousarray(frame)
-        frame.setflags(write=True)
-        mask_outside_regions(frame, plan, fill)
+        from .decoded import clean_decoded_frames
+
+        frame, _ = clean_decoded_frames(np.ascontiguousarray(frame), plan, pixel_module=ds, photometric=photometric)
         return RLELosslessEncoder.encode(frame, **encode_args)
 
     return clean
