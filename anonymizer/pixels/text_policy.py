@@ -90,11 +90,18 @@ SEQUENCE_IDENTIFIERS = (("OtherPatientIDsSequence", "PatientID"),)
 # characters) match nothing on their own: they would black out "MI" for a patient called Mi.
 FUZZY_THRESHOLDS = ((3, 100.0), (4, 75.0), (6, 70.0), (9, 66.0))
 
+# A box holds about width / (height * CHARACTER_ASPECT) characters.  A reading with fewer than
+# a third of that missed most of the box ("D" read in a box as wide as "DOE JANE"): it cannot
+# vouch for what the box shows, so the box is blacked out.
+CHARACTER_ASPECT = 0.45
+MIN_READ_SHARE = 1 / 3
+
 # The rules a decision names in the report.
 ALLOWED = "allow-list"
 NOT_ALLOWED = "not on the allow-list"
 HEADER_IDENTIFIER = "header identifier"
 UNREADABLE = "unreadable"
+INCOMPLETE = "incomplete reading"
 
 
 @dataclass(frozen=True)
@@ -148,7 +155,7 @@ def normalise(text: str) -> str:
     return re.sub(r"[^0-9A-Z]", "", text.upper())
 
 
-def decide_text(text: str, identifiers: Iterable[str] = ()) -> TextDecision:
+def decide_text(text: str, identifiers: Iterable[str] = (), *, box_size: tuple[int, int] | None = None) -> TextDecision:
     """Decide whether a recognised text box may stay in the image.
 
     Parameters
@@ -157,6 +164,8 @@ def decide_text(text: str, identifiers: Iterable[str] = ()) -> TextDecision:
         What the recogniser read in the box.  It is used here and dropped: never stored.
     identifiers : iterable of str
         :func:`header_identifiers` of the original header (may be empty).
+    box_size : (width, height), optional
+        The detected box, to tell a reading that missed most of it.
 
     Returns
     -------
@@ -167,6 +176,11 @@ def decide_text(text: str, identifiers: Iterable[str] = ()) -> TextDecision:
     upper = " ".join(text.upper().split())
     if not normalise(upper):
         return TextDecision(False, UNREADABLE)
+    if box_size is not None:
+        width, height = box_size
+        expected = width / max(height * CHARACTER_ASPECT, 1.0)
+        if len(upper.replace(" ", "")) < expected * MIN_READ_SHARE:
+            return TextDecision(False, INCOMPLETE)
     for rule, pattern in IDENTIFIER_PATTERNS:
         if pattern.search(upper) or pattern.search(_fold_digits(upper)):
             return TextDecision(False, rule)

@@ -44,7 +44,9 @@ OVERLAY_LUMA = 170
 # pixel patch): a changed digit does, a few flickering speckles do not.
 OVERLAY_CHANGE_PIXELS = 10
 OVERLAY_TILE = 8
-# A band of rows is a banner when, apart from its text boxes, at most this share of it is lit.
+# A band of rows is a banner when it lies in the top or bottom fifth of the frame and, apart from
+# its text boxes, at most this share of it is lit.
+BANNER_EDGE_SHARE = 0.2
 BANNER_MAX_LIT = 0.04
 DARK_LUMA = 24
 # Rounds of verify-and-redact before giving up on an instance.
@@ -161,7 +163,7 @@ def redact_burned_in_text(frames: Iterable[SourceFrame], plan: PixelPlan, *, fra
     for index, frame in checked:
         try:
             image = frame.full()
-            _redact_frame(image, findings, identifiers, engine, whole_frame=whole_frame)
+            _redact_frame(image, plan.keep, findings, identifiers, engine, whole_frame=whole_frame)
         except Exception as exc:  # the OCR failing on a frame: unverified, never verified
             log.warning("text detection failed on frame %d", index, exc_info=True)
             findings.failure = findings.failure or f"text detection failed on frame {index + 1} ({exc.__class__.__name__})"
@@ -251,30 +253,21 @@ def luminance(rgb: np.ndarray) -> np.ndarray:
     return (77 * r + 150 * g + 29 * b) >> 8
 
 
-def _kept_window(keep: np.ndarray | None, shape) -> tuple[int, int, int, int]:
-    """The bounding box of the kept area, where detection has to look."""
-    if keep is None:
-        return 0, 0, shape[1], shape[0]
-    rows = np.flatnonzero(keep.any(axis=1))
-    columns = np.flatnonzero(keep.any(axis=0))
-    if not rows.size:
-        return 0, 0, 0, 0
-    return int(columns[0]), int(rows[0]), int(columns[-1]) + 1, int(rows[-1]) + 1
-
-
 def _detect_in(image: np.ndarray, keep: np.ndarray, engine: TextEngine) -> list[Box]:
-    """Detected boxes that touch the kept area, in frame coordinates."""
-    x0, y0, x1, y1 = _kept_window(keep, image.shape)
-    if x1 <= x0 or y1 <= y0:
+    """Detected boxes that touch the kept area, in frame coordinates.
+
+    The detector always sees the whole frame (what is not kept is black, as in the output):
+    a crop would be rescaled differently, and enlarged speckle reads as text.
+    """
+    if not keep.any():
         return []
-    window = image[y0:y1, x0:x1].copy()
-    window[~keep[y0:y1, x0:x1]] = 0  # what is not kept is black in the output anyway
-    boxes = [(bx0 + x0, by0 + y0, bx1 + x0, by1 + y0) for bx0, by0, bx1, by1 in engine.detect(window)]
-    return [box for box in boxes if keep[box[1]:box[3], box[0]:box[2]].any()]
+    window = image.copy()
+    window[~keep] = 0
+    return [box for box in engine.detect(window) if keep[box[1]:box[3], box[0]:box[2]].any()]
 
 
-def _redact_frame(image: np.ndarray, findings: _Findings, identifiers: tuple[str, ...], engine: TextEngine, *,
-                  whole_frame: bool) -> None:
+def _redact_frame(image: np.ndarray, plan_keep: np.ndarray, findings: _Findings, identifiers: tuple[str, ...],
+                  engine: TextEngine, *, whole_frame: bool) -> None:
     keep_now = findings.keep
     boxes = _detect_in(image, keep_now, engine)
     if not boxes:
@@ -293,11 +286,13 @@ def _redact_frame(image: np.ndarray, findings: _Findings, identifiers: tuple[str
             to_read.append(box)
     if not to_read:
         return
+    # Read each box whole: masked only by the plan, not by the boxes blacked out meanwhile (a
+    # half-hidden name can read as an allowed word).
     masked = image.copy()
-    masked[~keep_now] = 0
+    masked[~plan_keep] = 0
     texts = engine.recognise(masked, to_read)
     for box, text in zip(to_read, texts):
-        decision = decide_text(text, identifiers)
+        decision = decide_text(text, identifiers, box_size=(box[2] - box[0], box[3] - box[1]))
         findings.count(decision.rule)
         if decision.keep:
             findings.kept.append(box)
@@ -331,7 +326,7 @@ def _verify(checked: list[tuple[int, SourceFrame]], plan: PixelPlan, findings: _
             continue
         remaining.extend(box for box in boxes if box not in remaining)
         for box, text in zip(unexplained, texts):
-            if not decide_text(text, identifiers).keep:
+            if not decide_text(text, identifiers, box_size=(box[2] - box[0], box[3] - box[1])).keep:
                 disallowed.append(box)
         del texts
     return remaining, disallowed
@@ -359,6 +354,9 @@ def _covers(kept: Box, box: Box) -> bool:
 def _is_banner(image: np.ndarray, box: Box, boxes: list[Box]) -> bool:
     """True when the rows of ``box`` are dark apart from text: a banner, not the image."""
     y0, y1 = box[1], box[3]
+    rows = image.shape[0]
+    if y0 > rows * BANNER_EDGE_SHARE and y1 < rows * (1 - BANNER_EDGE_SHARE):
+        return False  # banners run along the top and bottom edges, not across the image
     band = luminance(image[y0:y1]) > DARK_LUMA
     for bx0, by0, bx1, by1 in boxes:
         if by1 > y0 and by0 < y1:
