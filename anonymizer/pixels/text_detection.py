@@ -123,8 +123,17 @@ class TextEngine:
 
     def detect(self, image: np.ndarray) -> list[Box]:
         """Axis-aligned boxes of the text in ``image`` (``(rows, columns, 3)`` uint8 RGB)."""
+        bgr = image[..., ::-1]
+        short = min(image.shape[:2])
+        if short < DETECTION_MIN_SIDE // 2:
+            # A tiny frame is padded with black rather than enlarged twenty times: at that scale
+            # smooth gradients read as strokes.
+            side = DETECTION_MIN_SIDE // 2
+            padded = np.zeros((max(image.shape[0], side), max(image.shape[1], side), 3), dtype=np.uint8)
+            padded[:image.shape[0], :image.shape[1]] = bgr
+            bgr = padded
         with self._lock:
-            output = self._ocr(np.ascontiguousarray(image[..., ::-1]), use_det=True, use_cls=False, use_rec=False)
+            output = self._ocr(np.ascontiguousarray(bgr), use_det=True, use_cls=False, use_rec=False)
         polygons = getattr(output, "boxes", None)
         if polygons is None:
             return []

@@ -95,6 +95,10 @@ FUZZY_THRESHOLDS = ((3, 100.0), (4, 75.0), (6, 70.0), (9, 66.0))
 # vouch for what the box shows, so the box is blacked out.
 CHARACTER_ASPECT = 0.45
 MIN_READ_SHARE = 1 / 3
+# A box with room for at most this many characters, in which the recogniser sees no letter or
+# digit, is a symbol (a body-marker icon, a caliper cross, a logo dot): too small to hold a name,
+# an ID or a date.  A wider box read as nothing is blacked out.
+SYMBOL_MAX_CHARACTERS = 2.5
 
 # The rules a decision names in the report.
 ALLOWED = "allow-list"
@@ -102,6 +106,7 @@ NOT_ALLOWED = "not on the allow-list"
 HEADER_IDENTIFIER = "header identifier"
 UNREADABLE = "unreadable"
 INCOMPLETE = "incomplete reading"
+SYMBOL = "symbol"
 
 
 @dataclass(frozen=True)
@@ -174,11 +179,15 @@ def decide_text(text: str, identifiers: Iterable[str] = (), *, box_size: tuple[i
         identifier.
     """
     upper = " ".join(text.upper().split())
-    if not normalise(upper):
-        return TextDecision(False, UNREADABLE)
+    expected = None
     if box_size is not None:
         width, height = box_size
         expected = width / max(height * CHARACTER_ASPECT, 1.0)
+    if not normalise(upper):
+        if expected is not None and expected <= SYMBOL_MAX_CHARACTERS:
+            return TextDecision(True, SYMBOL)
+        return TextDecision(False, UNREADABLE)
+    if expected is not None:
         if len(upper.replace(" ", "")) < expected * MIN_READ_SHARE:
             return TextDecision(False, INCOMPLETE)
     for rule, pattern in IDENTIFIER_PATTERNS:

@@ -171,6 +171,8 @@ def test_header_identifiers_match_despite_misreads():
 def test_a_reading_that_misses_most_of_its_box_never_keeps_it():
     assert not decide_text("D", (), box_size=(60, 19)).keep, "one letter read in a box wide enough for seven"
     assert decide_text("D", (), box_size=(12, 16)).keep
+    assert not decide_text("\u65e5\u76f4", (), box_size=(60, 16)).keep, "a wide box read as no letter or digit is blacked out"
+    assert decide_text("\u25a0", (), box_size=(16, 16)).keep, "a one-glyph symbol cannot hold an identifier"
 
 
 # --- cine: which frames are checked -------------------------------------------------------------
