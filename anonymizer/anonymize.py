@@ -100,6 +100,10 @@ class AnonymizationResult:
         Text boxes detected, blacked out, and kept by the allow-list (never their text).
     remaining_text_boxes : tuple
         ``(x0, y0, x1, y1)`` boxes still detected in the output, for staff review.
+    unverified_reason : str
+        Why the pixels are not verified ("" when they are, or were not cleaned).
+    text_summary : str
+        The deciding rule and box counts in one line, for reports and exclusion records.
     dataset : Dataset | None
         The anonymized dataset (``anonymize_dataset`` only).
     """
@@ -124,6 +128,8 @@ class AnonymizationResult:
     text_boxes_blacked_out: int = 0
     text_boxes_kept: int = 0
     remaining_text_boxes: tuple = ()
+    unverified_reason: str = ""
+    text_summary: str = ""
     dataset: Dataset | None = field(default=None, repr=False)
 
     @property
@@ -240,6 +246,8 @@ def _result_from(source: str, prepared: _Prepared, *, accept_unverified: bool) -
         text_boxes_blacked_out=verdict.boxes_blacked_out if verdict else 0,
         text_boxes_kept=verdict.boxes_kept if verdict else 0,
         remaining_text_boxes=verdict.remaining_boxes if verdict else (),
+        unverified_reason=verdict.reason if verdict else "",
+        text_summary=verdict.summary() if verdict else "",
     )
 
 

@@ -27,6 +27,11 @@ from ..models import Instance, Share, ShareEvent, ShareExclusion, ShareItem
 log = logging.getLogger(__name__)
 
 UNVERIFIED_REASON = "burned-in text in the pixels could not be verified clean; review it and accept it to include it"
+
+
+def unverified_reason(result) -> str:
+    """The exclusion's reason: why, which rule decided, and the box counts (never the text)."""
+    return (f"{UNVERIFIED_REASON}. Why: {result.unverified_reason or 'not verified'}. {result.text_summary}.")[:300]
 DOCUMENT_NEEDS_PASSCODE = "documents are shared only behind a passcode; set one for the link to include them"
 
 
@@ -134,7 +139,8 @@ def prepare_share(share_id: int, generation: int) -> str:
 
 def prepare_leased(share: Share, generation: int, owner: str) -> str:
     Share.objects.filter(pk=share.pk, status=Share.Status.QUEUED).update(status=Share.Status.PROCESSING, updated_at=timezone.now())
-    accepted = set(share.exclusions.filter(accepted_at__isnull=False).values_list("instance_id", flat=True))
+    # Accepted instances, with the boxes staff asked to black out in review.
+    accepted = dict(share.exclusions.filter(accepted_at__isnull=False).values_list("instance_id", "blackout_boxes"))
     work = work_folder(share, owner)
     try:
         todo = pending_instances(share)
@@ -143,7 +149,8 @@ def prepare_leased(share: Share, generation: int, owner: str) -> str:
         renderable: list[tuple[Instance, Path]] = []
         for instance in todo:
             set_step(share, "anonymizing", owner=owner)
-            anonymized = anonymize_one(share, instance, work, accepted=instance.pk in accepted)
+            anonymized = anonymize_one(share, instance, work, accepted=instance.pk in accepted,
+                                       blackout=accepted.get(instance.pk) or ())
             if anonymized is not None:
                 renderable.append((instance, anonymized))
         set_step(share, "rendering", owner=owner)
@@ -167,14 +174,19 @@ def prepare_leased(share: Share, generation: int, owner: str) -> str:
     return DELIVER if share.delivered_generation < generation else DONE
 
 
-def anonymize_one(share: Share, instance: Instance, work: Path, *, accepted: bool) -> Path | None:
+def anonymize_one(share: Share, instance: Instance, work: Path, *, accepted: bool, blackout=()) -> Path | None:
     """Anonymize one instance for the share; return the anonymized file, or None when it is
     excluded (and why is recorded). A failure here costs this image, never the whole share."""
+    from anonymizer.pixels import TextEngineUnavailable
+
     anonymized = work / f"anon-{instance.pk}.dcm"
     try:
         source = local_copy(instance, work)
-        result = anonymize_strict(source, anonymized, clinic_id=share.clinic_id, accept_unverified=accepted)
+        result = anonymize_strict(source, anonymized, clinic_id=share.clinic_id, accept_unverified=accepted,
+                                  blackout=blackout)
         source.unlink(missing_ok=True)
+    except TextEngineUnavailable:
+        raise  # a broken installation, not this image: the task fails loudly and is retried
     except Exception as exc:
         log.exception("share %s: instance %s could not be prepared", share.pk, instance.pk)
         exclude(share, instance, f"could not be read from storage ({exc.__class__.__name__})")
@@ -184,7 +196,10 @@ def anonymize_one(share: Share, instance: Instance, work: Path, *, accepted: boo
     elif result.status != "written":
         exclude(share, instance, f"could not be anonymized: {result.reason}")
     elif not result.pixels_verified and not accepted:
-        exclude(share, instance, UNVERIFIED_REASON, acceptable=True)
+        exclude(share, instance, unverified_reason(result), acceptable=True)
+        from ..review import record_review
+
+        record_review(share.exclusions.get(instance=instance), anonymized, result.remaining_text_boxes)
     else:
         return anonymized
     anonymized.unlink(missing_ok=True)
