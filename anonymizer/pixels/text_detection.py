@@ -149,16 +149,18 @@ class TextEngine:
 
     def recognise(self, image: np.ndarray, boxes: list[Box]) -> list[str]:
         """What each box says, in order; an unreadable box reads as ""."""
-        texts = []
-        for x0, y0, x1, y1 in boxes:
-            crop = np.ascontiguousarray(image[y0:y1, x0:x1, ::-1])
-            if crop.size == 0:
-                texts.append("")
-                continue
-            with self._lock:
-                output = self._ocr(crop, use_det=False, use_cls=False, use_rec=True)
-            read = getattr(output, "txts", None) or ("",)
-            texts.append(" ".join(str(t) for t in read))
+        crops = [np.ascontiguousarray(image[y0:y1, x0:x1, ::-1]) for x0, y0, x1, y1 in boxes]
+        readable = [index for index, crop in enumerate(crops) if crop.size]
+        texts = [""] * len(crops)
+        if not readable:
+            return texts
+        from rapidocr.ch_ppocr_rec import TextRecInput
+
+        with self._lock:
+            # The recogniser itself, on all crops in batches (rapidocr's __call__ takes one image).
+            output = self._ocr._load_rec_model()(TextRecInput(img=[crops[index] for index in readable]))
+        for index, text in zip(readable, output.txts or ()):
+            texts[index] = str(text)
         return texts
 
 
