@@ -165,11 +165,11 @@ def redact_burned_in_text(frames: Iterable[SourceFrame], plan: PixelPlan, *, fra
             image = frame.full()
             _redact_frame(image, plan.keep, findings, identifiers, engine, whole_frame=whole_frame)
         except Exception as exc:  # the OCR failing on a frame: unverified, never verified
-            log.warning("text detection failed on frame %d", index, exc_info=True)
+            log.warning("text detection failed on frame %d", index + 1, exc_info=True)
             findings.failure = findings.failure or f"text detection failed on frame {index + 1} ({exc.__class__.__name__})"
     final = replace(plan, keep=findings.keep)
     remaining: list[Box] = []
-    for round_number in range(VERIFY_ROUNDS):
+    for _ in range(VERIFY_ROUNDS):
         remaining, disallowed = _verify(checked, final, findings, identifiers, engine)
         if not disallowed:
             break
@@ -321,7 +321,7 @@ def _verify(checked: list[tuple[int, SourceFrame]], plan: PixelPlan, findings: _
             unexplained = [box for box in boxes if not any(_covers(kept, box) for kept in findings.kept)]
             texts = engine.recognise(output, unexplained) if unexplained else []
         except Exception as exc:
-            log.warning("text detection failed on the output of frame %d", index, exc_info=True)
+            log.warning("text detection failed on the output of frame %d", index + 1, exc_info=True)
             findings.failure = findings.failure or f"text detection failed on frame {index + 1} ({exc.__class__.__name__})"
             continue
         remaining.extend(box for box in boxes if box not in remaining)

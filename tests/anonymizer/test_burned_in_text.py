@@ -232,3 +232,28 @@ def test_a_missing_or_broken_model_stops_the_command_before_any_file(tmp_path, c
         assert run.returncode == 2, run.stderr
         assert "cannot clean pixels" in run.stderr and ("cannot be loaded" in run.stderr or "missing" in run.stderr)
         assert not out.exists() or not any(out.iterdir()), "nothing is written when the models cannot load"
+
+
+# --- the one entry point for decoded frames (the RLE path, video syntaxes) -----------------------
+
+def test_clean_decoded_frames_detects_once_per_batch_then_only_masks(monkeypatch):
+    from pydicom.data import get_testdata_file
+
+    from anonymizer.pixels import clean_decoded_frames, plan_pixel_cleaning
+
+    ds = pydicom.dcmread(get_testdata_file("examples_ybr_color.dcm", download=False))
+    frames = ds.pixel_array[:4].copy()  # decoded to RGB by pydicom
+    plan = plan_pixel_cleaning(ds)
+    cleaned, checked = clean_decoded_frames(frames, plan, pixel_module=ds, photometric="RGB",
+                                            identifiers=header_identifiers(ds))
+    assert checked.text is not None and checked.text.verified, checked.text
+    assert checked.text.boxes_blacked_out >= 1 and checked.text.frames_checked >= 1
+    assert cleaned.shape == (4, 240, 320, 3) and cleaned[:, :31].max() == 0, "outside the region is black"
+    assert (~checked.keep & plan.keep).any(), "text boxes inside the region were added to the plan"
+
+    def refuse(self, image):
+        raise AssertionError("an analysed plan must not run the detector again")
+
+    monkeypatch.setattr(TextEngine, "detect", refuse)
+    one, same = clean_decoded_frames(ds.pixel_array[5].copy(), checked, pixel_module=ds, photometric="RGB")
+    assert same is checked and one.shape == (240, 320, 3) and one[~checked.keep].max() == 0
