@@ -2,6 +2,7 @@ from django import forms
 from django.contrib import admin
 
 from .models import Clinic, DicomDevice, Document, Instance, Membership, Series, Study
+from .shares.passcodes import validate_passcode
 
 
 class MembershipInline(admin.TabularInline):
@@ -27,6 +28,11 @@ class ClinicForm(forms.ModelForm):
     class Meta:
         model = Clinic
         exclude = ["link_passcode_hash"]
+
+    def clean_new_link_passcode(self) -> str:
+        passcode = self.cleaned_data.get("new_link_passcode", "")
+        validate_passcode(passcode)
+        return passcode
 
     def save(self, commit=True):
         clinic = super().save(commit=False)
