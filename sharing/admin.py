@@ -21,7 +21,7 @@ class ClinicForm(forms.ModelForm):
 
     new_link_passcode = forms.CharField(
         label="Patient link passcode", required=False, max_length=64, widget=forms.PasswordInput(render_value=False),
-        help_text="Set a passcode every patient link of this clinic asks for. Leave blank to keep the current one.",
+        help_text="Set a passcode (at least 6 characters) every patient link of this clinic asks for. Leave blank to keep the current one.",
     )
     clear_link_passcode = forms.BooleanField(label="Remove the passcode", required=False)
 
