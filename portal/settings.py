@@ -293,7 +293,7 @@ RATELIMIT_API = env.str("RATELIMIT_API", default="1200/m")
 # client address (e.g. HTTP_X_REAL_IP), and make sure the proxy overwrites it.
 if env.str("RATELIMIT_IP_META_KEY", default=""):
     RATELIMIT_IP_META_KEY = env.str("RATELIMIT_IP_META_KEY")
-# Wrong passcodes on one patient link (sharing/shares/passcodes.py): this many from one client
+# Wrong passcodes on one patient link (sharing/shares/lockout.py): this many from one client
 # address lock that address out for 15 minutes; this many from all addresses lock the link.
 PASSCODE_ADDRESS_ATTEMPTS = env.int("PASSCODE_ADDRESS_ATTEMPTS", default=5)
 PASSCODE_LINK_ATTEMPTS = env.int("PASSCODE_LINK_ATTEMPTS", default=30)

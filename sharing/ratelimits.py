@@ -34,7 +34,7 @@ def api_rate(group, request) -> str:
 
 # One budget per IP for the page and all its assets: the link is one door however it is used.
 limit_link = ratelimit(group="patient-link", key="ip", rate=link_rate, block=True)
-# Guessing passcodes: only POSTs count. Each share also locks itself after 5 wrong tries.
+# Guessing passcodes: only POSTs count. Each link also locks out a guessing address (sharing/shares/lockout.py).
 limit_passcode = ratelimit(group="patient-passcode", key="ip", rate=passcode_rate, method="POST", block=True)
 # Integrations (REST and DICOMweb). Token authentication happens inside DRF, after this check,
 # so an unauthenticated flood is counted too.

@@ -115,7 +115,7 @@ class ShareToken(models.Model):
 
 
 class PasscodeAttempts(models.Model):
-    """Passcode guesses at one link from one client address (sharing/shares/passcodes.py).
+    """Passcode guesses at one link from one client address (sharing/shares/lockout.py).
 
     The address is kept only as a keyed hash; the row goes when the right passcode is entered."""
 

@@ -21,7 +21,7 @@ from django.views.decorators.http import require_POST
 
 from ..models import Clinic, Share, ShareEvent, ShareItem, ShareToken
 from ..ratelimits import client_address, limit_link, limit_passcode
-from ..shares import passcodes
+from ..shares.lockout import Attempt, is_locked, try_passcode
 from ..shares.service import record_event
 from ..shares.tokens import hash_token
 from .ranges import ranged_file_response
@@ -136,17 +136,17 @@ def passcode(request, token: str):
         return response
     if is_unlocked(request, share):
         return private(redirect("patient-landing", token=token))
-    # Lockout per link and client address, with a ceiling per link (sharing/shares/passcodes.py).
+    # Lockout per link and client address, with a ceiling per link (sharing/shares/lockout.py).
     address = client_address(request)
     error = ""
-    locked = passcodes.is_locked(share, address)
+    locked = is_locked(share, address)
     if request.method == "POST" and not locked:
-        attempt = passcodes.try_passcode(share, address, request.POST.get("passcode", "").strip())
-        if attempt.unlocked:
+        outcome, locked = try_passcode(share, address, request.POST.get("passcode", "").strip())
+        if outcome is Attempt.RIGHT:
             request.session.cycle_key()
             request.session[SESSION_KEY] = request.session.get(SESSION_KEY, []) + [share.public_id.hex]
             return private(redirect("patient-landing", token=token))
-        error, locked = ("wrong" if attempt.wrong else ""), attempt.locked
+        error = "wrong" if outcome is Attempt.WRONG else ""
     status = 429 if locked else (400 if error else 200)
     with translation.override(share.clinic.language or "en"):
         response = render(request, "sharing/patient/passcode.html",

@@ -183,7 +183,7 @@ def test_passcode_page_and_lockout(api, study, client):
     assert client.post(f"{link}/passcode", {"passcode": "wrong"}).status_code == 429
     locked = client.post(f"{link}/passcode", {"passcode": "4711xy"})
     assert locked.status_code == 429, "locked out even with the right passcode"
-    # The address's lockout runs out (sharing/shares/passcodes.py counts per link and address).
+    # The address's lockout runs out (sharing/shares/lockout.py counts per link and address).
     PasscodeAttempts.objects.filter(share=share).update(locked_until=timezone.now() - dt.timedelta(seconds=1))
     assert client.post(f"{link}/passcode", {"passcode": "4711xy"}).status_code == 302
     assert client.get(link).status_code == 200
