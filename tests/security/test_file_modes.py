@@ -19,7 +19,7 @@ from pydicom.data import get_testdata_file
 from pynetdicom import AE
 from pynetdicom.sop_class import UltrasoundMultiFrameImageStorage
 
-from tests.conftest import ROOT, exam_with_patient, free_port, wait_until
+from tests.conftest import ROOT, free_port, wait_until
 from tests.foundation.test_make_run import processes_with_env
 
 
@@ -55,15 +55,25 @@ def too_open(root: Path) -> list[str]:
     return wider
 
 
+PREPARE = """
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from rest_framework.authtoken.models import Token
+call_command("migrate", "--noinput", verbosity=0)
+call_command("ensure_demo")
+print(Token.objects.get_or_create(user=get_user_model().objects.get(username="demo"))[0].key)
+"""
+
+
 def test_every_process_writes_identifiers_privately(tmp_path):
     data = tmp_path / "data"
     port, dicom_port = free_port(), free_port()
-    env = portal_env(data, PORT=str(port), DICOM_PORT=str(dicom_port))
-    manage(env, "migrate", "--noinput")
-    manage(env, "ensure_demo")
-    token = manage(env, "drf_create_token", "demo").split()[2]  # "Generated token KEY for user demo"
+    # One web and one pool process: this test looks at modes, not throughput.
+    env = portal_env(data, PORT=str(port), DICOM_PORT=str(dicom_port), WEB_CONCURRENCY="1", CELERY_CONCURRENCY="1")
+    # What `make run` prepares, in one manage.py process (each one costs seconds of imports).
+    token = manage(env, "shell", "-c", PREPARE).split()[-1]
     log = open(tmp_path / "portal.log", "wb")
-    portal = subprocess.Popen([sys.executable, "manage.py", "run_portal", "--host", "127.0.0.1"], cwd=ROOT, env=env,
+    portal = subprocess.Popen([sys.executable, "manage.py", "run_portal"], cwd=ROOT, env=env,
                               stdout=log, stderr=subprocess.STDOUT, start_new_session=True, preexec_fn=usual_umask)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -76,8 +86,9 @@ def test_every_process_writes_identifiers_privately(tmp_path):
         wait_until(web_up, timeout=90, what="the web server")
         auth = {"Authorization": f"Token {token}"}
         # The listener stores a C-STORE, the web an upload; the worker renders and mails.
-        store_one_by_dicom(dicom_port)
-        with open(exam_with_patient(tmp_path, count=1)[0], "rb") as upload:
+        wait_until(lambda: store_one_by_dicom(dicom_port), timeout=60, what="the listener to store an object")
+        # A single still keeps the worker's render short.
+        with open(get_testdata_file("examples_palette.dcm"), "rb") as upload:
             response = requests.post(f"{base}/api/v1/studies/", files={"files": upload}, headers=auth, timeout=60)
         assert response.status_code == 201, response.text[:300]
         study = response.json()["studies"][0]["id"]
@@ -87,7 +98,7 @@ def test_every_process_writes_identifiers_privately(tmp_path):
         wait_until(lambda: list(outbox.glob("*.eml")), timeout=120, what="the worker to deliver the share")
 
         pids = processes_with_env(f"DATA_DIR={data}")
-        assert len(pids) >= 5, "run_portal, gunicorn and its workers, the Celery worker, the listener"
+        assert len(pids) >= 5, "run_portal, gunicorn and its worker, the Celery worker and its pool, the listener"
         umasks = {pid: process_umask(pid) for pid in pids}
         assert set(umasks.values()) == {"0077"}, f"every process of the portal runs with umask 077: {umasks}"
     finally:
@@ -104,16 +115,20 @@ def test_every_process_writes_identifiers_privately(tmp_path):
     assert too_open(data) == [], "nothing under DATA_DIR is open to the group or other users"
 
 
-def store_one_by_dicom(port: int) -> None:
+def store_one_by_dicom(port: int) -> bool:
+    """C-STORE one object; False while the listener is not up yet."""
     ds = pydicom.dcmread(get_testdata_file("examples_ybr_color.dcm"))
     ae = AE(ae_title="MODALITY1")
     ae.add_requested_context(UltrasoundMultiFrameImageStorage, ds.file_meta.TransferSyntaxUID)
     assoc = ae.associate("127.0.0.1", port, ae_title="PORTAL")
-    assert assoc.is_established, "the listener accepts the association"
+    if not assoc.is_established:
+        return False
     try:
-        assert assoc.send_c_store(ds).Status == 0x0000
+        status = assoc.send_c_store(ds).Status
     finally:
         assoc.release()
+    assert status == 0x0000, f"the listener stores the object (status {status:#06x})"
+    return True
 
 
 def test_start_up_checks_warn_about_wider_modes(tmp_path):
