@@ -14,11 +14,13 @@ from __future__ import annotations
 import os
 import struct
 import tempfile
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+import numpy as np
 import pydicom
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
@@ -90,21 +92,29 @@ def read_instance(path: str | os.PathLike) -> SourceInstance:
             raise NotDicomFile("not a DICOM file")
         fp.seek(0)
         try:
-            ds = pydicom.dcmread(fp, stop_before_pixels=True)
-        except (InvalidDicomError, EOFError, struct.error, ValueError, KeyError, NotImplementedError, OSError) as exc:
-            raise AnonymizationError(f"unreadable DICOM header: {exc}") from exc
-        syntax = ds.file_meta.get("TransferSyntaxUID")
+            with warnings.catch_warnings():
+                # pydicom warns when the body's VR encoding differs from the syntax, and reads it
+                # anyway: so do we (below, the walk follows what pydicom found).
+                warnings.simplefilter("ignore")
+                ds = pydicom.dcmread(fp, stop_before_pixels=True)
+            syntax = ds.file_meta.get("TransferSyntaxUID")
+        except InvalidDicomError as exc:
+            raise AnonymizationError(f"unreadable DICOM header: {_parser_words(exc)}") from exc
+        except Exception as exc:  # inside pydicom's reader: the input does not parse
+            raise AnonymizationError(f"unreadable DICOM header: {_parser_words(exc)}") from exc
         if not syntax:
             raise AnonymizationError("file meta information has no TransferSyntaxUID")
         syntax = UID(str(syntax))
+        take_sop_uids_from_meta(ds)
         if syntax == MEDIA_DIRECTORY_CLASS or ds.file_meta.get("MediaStorageSOPClassUID") == MEDIA_DIRECTORY_CLASS:
             raise NotDicomFile("a DICOMDIR media index, not an instance")
         if syntax == DEFLATED:
             fp.seek(0)
             try:
                 whole = pydicom.dcmread(fp)
-            except Exception as exc:  # deflate errors come in many types
-                raise AnonymizationError(f"unreadable deflated DICOM: {exc}") from exc
+            except Exception as exc:  # inside pydicom's reader and zlib: deflate errors come in many types
+                raise AnonymizationError(f"unreadable deflated DICOM: {_parser_words(exc)}") from exc
+            take_sop_uids_from_meta(whole)
             return SourceInstance(path, whole, syntax, None)
         if not syntax.is_transfer_syntax:
             raise AnonymizationError(f"unknown transfer syntax {syntax}")
@@ -112,11 +122,69 @@ def read_instance(path: str | os.PathLike) -> SourceInstance:
         meta_length = ds.file_meta.get("FileMetaInformationGroupLength")
         if meta_length is None:
             raise AnonymizationError("file meta information has no group length")
-        check_structure(fp, 132 + 12 + int(meta_length), implicit_vr=syntax.is_implicit_VR,
+        # What pydicom found the body to be: an explicit-VR syntax over an implicit-VR body is a
+        # known writer bug that pydicom reads (with a warning); the walk follows the same bytes.
+        implicit_vr, _ = body_encoding(ds, syntax)
+        check_structure(fp, 132 + 12 + int(meta_length), implicit_vr=implicit_vr,
                         little_endian=syntax.is_little_endian)
         fp.seek(pixel_position)
-        pixels = locate_pixel_element(fp, path, implicit_vr=syntax.is_implicit_VR, little_endian=syntax.is_little_endian)
+        pixels = locate_pixel_element(fp, path, implicit_vr=implicit_vr, little_endian=syntax.is_little_endian)
     return SourceInstance(path, ds, syntax, pixels)
+
+
+def body_encoding(ds: Dataset, syntax: UID) -> tuple[bool, bool]:
+    """``(implicit VR, little endian)`` of the data set as pydicom actually read it."""
+    implicit_vr, little_endian = getattr(ds, "original_encoding", (None, None))
+    if implicit_vr is None:
+        implicit_vr = syntax.is_implicit_VR
+    if little_endian is None:
+        little_endian = syntax.is_little_endian
+    return bool(implicit_vr), bool(little_endian)
+
+
+def _parser_words(exc: BaseException) -> str:
+    """What the parser said, in one short line (never just an exception class name)."""
+    text = " ".join(str(exc).split())[:200]
+    return text or "the data does not follow the DICOM encoding"
+
+
+def take_sop_uids_from_meta(ds: Dataset) -> None:
+    """Fill SOP Class and Instance UID from the file meta when the data set lacks them.
+
+    pydicom reads such files; PS3.10 makes the meta's Media Storage UIDs the
+    same values, so nothing is invented.
+    """
+    meta = getattr(ds, "file_meta", None)
+    if meta is None:
+        return
+    for keyword, meta_keyword in (("SOPClassUID", "MediaStorageSOPClassUID"),
+                                  ("SOPInstanceUID", "MediaStorageSOPInstanceUID")):
+        if not ds.get(keyword) and meta.get(meta_keyword):
+            setattr(ds, keyword, str(meta[meta_keyword].value).strip("\x00 "))
+
+
+# Bytes per word of the VRs whose values pydicom keeps as raw bytes in the file's byte order.
+WORD_VRS = {"OW": 2, "OL": 4, "OF": 4, "OD": 8, "OV": 8}
+
+
+def swap_word_values_to_little_endian(ds: Dataset, *, skip: tuple[str, ...] = ()) -> None:
+    """Byte-swap every OW/OL/OF/OD/OV value read from a big endian file, at every depth.
+
+    pydicom re-encodes numbers when it writes another byte order, but keeps
+    these values as the bytes it read: written little endian unswapped, a
+    palette or LUT would come out with every entry's bytes reversed.
+    """
+    for element in ds:
+        if element.keyword in skip:
+            continue
+        if element.VR == "SQ":
+            for item in element.value or ():
+                swap_word_values_to_little_endian(item)
+            continue
+        size = WORD_VRS.get(element.VR)
+        value = element.value
+        if size and isinstance(value, (bytes, bytearray)) and value and len(value) % size == 0:
+            element.value = np.frombuffer(value, dtype=f">u{size}").astype(f"<u{size}").tobytes()
 
 
 def _looks_like_bare_dataset(head: bytes) -> bool:
