@@ -48,6 +48,7 @@ from .io import (
     take_sop_uids_from_meta,
     write_atomically,
     write_dataset_with_pixels,
+    write_into_folder,
 )
 from .pixels import CleanedPixels, clean_frames, plan_pixel_cleaning
 from .pixels.decoding import decoded_frames, read_pixel_attributes
@@ -235,6 +236,9 @@ def anonymize_file(src: str | os.PathLike, dst: str | os.PathLike, *, profile: P
     dst : path
         The destination file, or an existing folder in which the file is
         named after its new SOP Instance UID (original names may hold PHI).
+        In a folder a different file is never replaced: an output whose name
+        is taken by other bytes is written as ``{uid}-2.dcm`` and the reason
+        says so (:func:`.io.write_into_folder`).
     profile : Profile
         :func:`strict_profile`, :func:`basic_profile` or :func:`custom_profile`.
     key : bytes
@@ -246,7 +250,8 @@ def anonymize_file(src: str | os.PathLike, dst: str | os.PathLike, *, profile: P
     -------
     AnonymizationResult
         Never raises for a bad input: a bad file is ``rejected`` with its
-        reason, and nothing is written for it.
+        reason, and nothing is written for it.  A defect of this code is
+        ``failed``, logged under a reference (:mod:`.defects`).
     """
     key = _as_key(key)
     source = os.fspath(src)
@@ -312,9 +317,7 @@ def _anonymize_instance(instance: SourceInstance, dst: Path, *, profile: Profile
             write_native_pixel_data(out, cleaned.frames, total_length=cleaned.total_length,
                                     vr="OW" if int(ds.BitsAllocated) > 8 else "OB")
 
-    destination = dst / f"{result.new_sop_uid}.dcm" if dst.is_dir() else dst
-    write_atomically(destination, lambda out: write_dataset_with_pixels(out, ds, append_pixels))
-    result.output = str(destination)
+    _write_result(result, dst, lambda out: write_dataset_with_pixels(out, ds, append_pixels))
     return result
 
 
@@ -387,8 +390,18 @@ def build_file_meta_for_decode(syntax: str) -> FileMetaDataset:
 
 def _write_in_memory(result: AnonymizationResult, dst: Path) -> None:
     ds = result.dataset
-    destination = dst / f"{result.new_sop_uid}.dcm" if dst.is_dir() else dst
-    write_atomically(destination, lambda out: write_dataset_with_pixels(out, ds, None))
-    result.output = str(destination)
+    _write_result(result, dst, lambda out: write_dataset_with_pixels(out, ds, None))
     result.dataset = None
+
+
+def _write_result(result: AnonymizationResult, dst: Path, write) -> None:
+    """Write to the file ``dst``, or into the folder ``dst`` named after the new SOP Instance UID."""
+    if not dst.is_dir():
+        write_atomically(dst, write)
+        result.output = str(dst)
+        return
+    destination, note = write_into_folder(dst, result.new_sop_uid, write)
+    result.output = str(destination)
+    if note:
+        result.reason = f"{result.reason}; {note}"
 

@@ -11,6 +11,8 @@ never visible under the final name, and nothing is left behind on error.
 
 from __future__ import annotations
 
+import filecmp
+import itertools
 import os
 import struct
 import tempfile
@@ -224,18 +226,63 @@ def write_atomically(destination: Path, write: Callable[[BinaryIO], None]) -> No
     not fsync'ed (durability across power loss is the storage layer's job,
     and an fsync per file would cost more than the de-identification).
     """
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=".anonymizing-", suffix=".part", dir=destination.parent)
+    temporary = _write_temporary(destination.parent, write)
+    try:
+        os.replace(temporary, destination)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+def write_into_folder(folder: Path, stem: str, write: Callable[[BinaryIO], None]) -> tuple[Path, str]:
+    """Write ``{stem}.dcm`` into ``folder`` without ever replacing a different file.
+
+    Two inputs can carry the same SOP Instance UID (a corpus holding one
+    image in several encodings, a modality resending an edited image), so
+    their outputs get the same name.  Silently replacing the first would
+    lose it while a report still names it.  Instead:
+
+    * the same bytes already under the name (a re-run): the file is kept;
+    * different bytes: the output goes to ``{stem}-2.dcm``, ``-3`` ...
+
+    The name is claimed with a hard link, which fails if it exists, so the
+    rule holds even when two writers race.
+
+    Returns
+    -------
+    (path, note)
+        Where the output is, and "" or a sentence for the report.
+    """
+    temporary = _write_temporary(folder, write)
+    try:
+        for number in itertools.count(1):
+            candidate = folder / (f"{stem}.dcm" if number == 1 else f"{stem}-{number}.dcm")
+            try:
+                os.link(temporary, candidate)
+            except FileExistsError:
+                if filecmp.cmp(temporary, candidate, shallow=False):
+                    return candidate, "identical to an output already in the folder (same SOP Instance UID)"
+                continue
+            if number == 1:
+                return candidate, ""
+            return candidate, (f"another output already has this SOP Instance UID: kept both, "
+                               f"this one as {candidate.name}")
+    finally:
+        temporary.unlink(missing_ok=True)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _write_temporary(folder: Path, write: Callable[[BinaryIO], None]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    handle, name = tempfile.mkstemp(prefix=".anonymizing-", suffix=".part", dir=folder)
+    temporary = Path(name)
     try:
         with os.fdopen(handle, "wb") as out:
             write(out)
-        os.replace(temporary, destination)
     except BaseException:
-        try:
-            os.unlink(temporary)
-        except FileNotFoundError:
-            pass
+        temporary.unlink(missing_ok=True)
         raise
+    return temporary
 
 
 def write_dataset_with_pixels(out: BinaryIO, ds: Dataset, append_pixels: Callable[[BinaryIO], None] | None) -> None:
