@@ -15,6 +15,7 @@ exception's type and the stack frames (file, line, function of our code).
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 import traceback
 
@@ -69,6 +70,19 @@ def report_defect(exc: BaseException, *, where: str, logger: logging.Logger | No
     (logger or log).error("defect %s while %s: %s\n%s", reference, where, type(exc).__name__,
                           identifier_free_traceback(exc))
     return reference
+
+
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
+
+
+def library_words(exc: BaseException, *, fallback: str) -> str:
+    """What a library (pydicom, a decoder) said about bad input, for a rejection reason.
+
+    One short line, without quoted text: parsers quote the offending value,
+    which may be a name.  Never a bare exception class name.
+    """
+    text = " ".join(_QUOTED.sub("(value withheld)", str(exc)).split())[:200]
+    return text or fallback
 
 
 def defect_sentence(reference: str) -> str:

@@ -28,6 +28,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.errors import InvalidDicomError
 from pydicom.uid import UID
 
+from .defects import library_words
 from .errors import AnonymizationError
 from .pixels.stream import PixelElement, locate_pixel_element
 from .structure import KNOWN_VRS, check_structure
@@ -146,8 +147,7 @@ def body_encoding(ds: Dataset, syntax: UID) -> tuple[bool, bool]:
 
 def _parser_words(exc: BaseException) -> str:
     """What the parser said, in one short line (never just an exception class name)."""
-    text = " ".join(str(exc).split())[:200]
-    return text or "the data does not follow the DICOM encoding"
+    return library_words(exc, fallback="the data does not follow the DICOM encoding")
 
 
 def take_sop_uids_from_meta(ds: Dataset) -> None:

@@ -29,6 +29,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.pixels import iter_pixels
 from pydicom.uid import ExplicitVRLittleEndian
 
+from ..defects import library_words
 from ..errors import AnonymizationError
 
 # Above this size a source is never read whole to work around a lying file meta.
@@ -154,14 +155,9 @@ def _guarded(frames: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
         except StopIteration:
             return
         except Exception as exc:  # inside pydicom's decoders: the codestream or its header is bad
-            raise AnonymizationError(f"frame {index} cannot be decoded: {_decoder_message(exc)}") from exc
+            words = library_words(exc, fallback="the decoder refused the data")
+            raise AnonymizationError(f"frame {index} cannot be decoded: {words}") from exc
         yield frame
-
-
-def _decoder_message(exc: Exception) -> str:
-    """The decoder's own words, kept short; never a bare exception class name."""
-    text = " ".join(str(exc).split())
-    return text[:200] if text else "the decoder refused the data"
 
 
 def palette_dataset(ds: Dataset, *, little_endian: bool) -> Dataset:
