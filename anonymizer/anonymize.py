@@ -36,13 +36,14 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.encaps import encapsulate, generate_frames
 from pydicom.uid import UID
 
-from .defects import defect_sentence, report_defect
+from .defects import defect_sentence, library_words, raised_while_parsing, report_defect
 from .engine import HeaderChange, deidentify_header, record_method
 from .errors import AnonymizationError
 from .io import (
     NotDicomFile,
     SourceInstance,
     build_file_meta,
+    convert_raw_elements,
     read_instance,
     swap_word_values_to_little_endian,
     take_sop_uids_from_meta,
@@ -263,8 +264,12 @@ def anonymize_file(src: str | os.PathLike, dst: str | os.PathLike, *, profile: P
         return _anonymize_instance(instance, Path(dst), profile=profile, key=key, accept_unverified=accept_unverified)
     except AnonymizationError as exc:
         return AnonymizationResult(source=source, status="rejected", reason=str(exc))
-    except Exception as exc:  # not the input's fault: a defect of this code
-        return failed_result(source, exc)
+    except Exception as exc:
+        if raised_while_parsing(exc):
+            # pydicom converting an element, a decoder reading a frame: the file is malformed.
+            return AnonymizationResult(source=source, status="rejected",
+                                       reason=f"malformed content: {library_words(exc, fallback='it does not parse')}")
+        return failed_result(source, exc)  # not the input's fault: a defect of this code
 
 
 def failed_result(source: str, exc: BaseException) -> AnonymizationResult:
@@ -302,6 +307,8 @@ def _anonymize_instance(instance: SourceInstance, dst: Path, *, profile: Profile
     output_syntax = cleaned.transfer_syntax if cleaned else instance.transfer_syntax
     if instance.transfer_syntax == EXPLICIT_VR_BIG_ENDIAN and output_syntax != EXPLICIT_VR_BIG_ENDIAN:
         swap_word_values_to_little_endian(ds)  # OW palettes and LUTs hold big endian words as read
+    if instance.body_implicit_vr:
+        convert_raw_elements(ds)  # written explicit, as the syntax says: every element needs its VR
     ds.file_meta = build_file_meta(ds, output_syntax)
     output = UID(output_syntax)
 

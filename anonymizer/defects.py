@@ -85,6 +85,23 @@ def library_words(exc: BaseException, *, fallback: str) -> str:
     return text or fallback
 
 
+# Where an exception must come from to count as the input's fault: the DICOM reader and the
+# pixel decoders parse the file's bytes. An exception whose innermost frame is in our own code
+# is a defect, even when a file's value provoked it: our code must check values it relies on.
+PARSER_MODULES = ("pydicom", "pylibjpeg", "openjpeg", "libjpeg", "rle", "jpeg_ls", "PIL", "simplejpeg", "imagecodecs")
+
+
+def raised_while_parsing(exc: BaseException) -> bool:
+    """Whether ``exc`` was raised inside a parser of the input (see :data:`PARSER_MODULES`)."""
+    traceback_ = exc.__traceback__
+    if traceback_ is None:
+        return False
+    while traceback_.tb_next is not None:
+        traceback_ = traceback_.tb_next
+    module = str(traceback_.tb_frame.f_globals.get("__name__", ""))
+    return module.split(".")[0] in PARSER_MODULES
+
+
 def defect_sentence(reference: str) -> str:
     """What staff read for an internal error: a sentence and the reference, no exception name."""
     return DEFECT_SENTENCE.format(reference=reference)

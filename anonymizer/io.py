@@ -25,13 +25,12 @@ from typing import BinaryIO
 import numpy as np
 import pydicom
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.errors import InvalidDicomError
 from pydicom.uid import UID
 
 from .defects import library_words
 from .errors import AnonymizationError
 from .pixels.stream import PixelElement, locate_pixel_element
-from .structure import KNOWN_VRS, check_structure
+from .structure import KNOWN_VRS, body_is_implicit_vr, check_structure
 
 # Identifies files written by this package (file meta, PS3.10 7.1).
 IMPLEMENTATION_CLASS_UID = "2.25.57621774961789039613359831097134383887"  # uuid5(URL, "portal-anonymizer")
@@ -59,12 +58,16 @@ class SourceInstance:
         From the file meta.
     pixels : PixelElement | None
         Where Pixel Data sits in the file, for streaming.
+    body_implicit_vr : bool
+        The data set is implicit VR although the syntax says explicit (a
+        writer bug pydicom reads).
     """
 
     path: str
     dataset: Dataset
     transfer_syntax: UID
     pixels: PixelElement | None
+    body_implicit_vr: bool = False
 
     @property
     def has_pixels(self) -> bool:
@@ -97,19 +100,17 @@ def read_instance(path: str | os.PathLike) -> SourceInstance:
         try:
             with warnings.catch_warnings():
                 # pydicom warns when the body's VR encoding differs from the syntax, and reads it
-                # anyway: so do we (below, the walk follows what pydicom found).
+                # anyway: so do we (below, the walk follows the bytes as pydicom does).
                 warnings.simplefilter("ignore")
                 ds = pydicom.dcmread(fp, stop_before_pixels=True)
-            syntax = ds.file_meta.get("TransferSyntaxUID")
-        except InvalidDicomError as exc:
+            meta = _read_meta(ds)
+            take_sop_uids_from_meta(ds)
+        except AnonymizationError:
+            raise
+        except Exception as exc:  # inside pydicom's reader, or the meta's values: the input does not parse
             raise AnonymizationError(f"unreadable DICOM header: {_parser_words(exc)}") from exc
-        except Exception as exc:  # inside pydicom's reader: the input does not parse
-            raise AnonymizationError(f"unreadable DICOM header: {_parser_words(exc)}") from exc
-        if not syntax:
-            raise AnonymizationError("file meta information has no TransferSyntaxUID")
-        syntax = UID(str(syntax))
-        take_sop_uids_from_meta(ds)
-        if syntax == MEDIA_DIRECTORY_CLASS or ds.file_meta.get("MediaStorageSOPClassUID") == MEDIA_DIRECTORY_CLASS:
+        syntax, meta_length, media_class = meta
+        if syntax == MEDIA_DIRECTORY_CLASS or media_class == MEDIA_DIRECTORY_CLASS:
             raise NotDicomFile("a DICOMDIR media index, not an instance")
         if syntax == DEFLATED:
             fp.seek(0)
@@ -122,32 +123,60 @@ def read_instance(path: str | os.PathLike) -> SourceInstance:
         if not syntax.is_transfer_syntax:
             raise AnonymizationError(f"unknown transfer syntax {syntax}")
         pixel_position = fp.tell()
-        meta_length = ds.file_meta.get("FileMetaInformationGroupLength")
-        if meta_length is None:
-            raise AnonymizationError("file meta information has no group length")
         # What pydicom found the body to be: an explicit-VR syntax over an implicit-VR body is a
         # known writer bug that pydicom reads (with a warning); the walk follows the same bytes.
-        implicit_vr, _ = body_encoding(ds, syntax)
-        check_structure(fp, 132 + 12 + int(meta_length), implicit_vr=implicit_vr,
-                        little_endian=syntax.is_little_endian)
+        start = 132 + 12 + meta_length
+        implicit_vr = body_is_implicit_vr(fp, start, declared=syntax.is_implicit_VR)
+        check_structure(fp, start, implicit_vr=implicit_vr, little_endian=syntax.is_little_endian)
         fp.seek(pixel_position)
         pixels = locate_pixel_element(fp, path, implicit_vr=implicit_vr, little_endian=syntax.is_little_endian)
-    return SourceInstance(path, ds, syntax, pixels)
+    return SourceInstance(path, ds, syntax, pixels, body_implicit_vr=implicit_vr and not syntax.is_implicit_VR)
 
 
-def body_encoding(ds: Dataset, syntax: UID) -> tuple[bool, bool]:
-    """``(implicit VR, little endian)`` of the data set as pydicom actually read it."""
-    implicit_vr, little_endian = getattr(ds, "original_encoding", (None, None))
-    if implicit_vr is None:
-        implicit_vr = syntax.is_implicit_VR
-    if little_endian is None:
-        little_endian = syntax.is_little_endian
-    return bool(implicit_vr), bool(little_endian)
+def convert_raw_elements(ds: Dataset) -> None:
+    """Parse every element still held as read, at every depth.
+
+    pydicom writes an unparsed element back as its raw bytes, which is only
+    right in the encoding it was read in; an implicit VR body is written
+    explicit, so each element needs its VR (from the dictionary, UN if
+    unknown) first.
+
+    Raises
+    ------
+    AnonymizationError
+        An element's bytes do not parse.
+    """
+    try:
+        for _ in ds.iterall():
+            pass
+    except Exception as exc:  # pydicom converting the file's bytes
+        raise AnonymizationError(f"an element cannot be read: {_parser_words(exc)}") from exc
 
 
 def _parser_words(exc: BaseException) -> str:
     """What the parser said, in one short line (never just an exception class name)."""
     return library_words(exc, fallback="the data does not follow the DICOM encoding")
+
+
+def _read_meta(ds: Dataset) -> tuple[UID, int, str]:
+    """``(transfer syntax, meta group length, media storage SOP class)``, checked.
+
+    Raises
+    ------
+    AnonymizationError
+        A required meta element is missing; a value that does not convert
+        raises from pydicom, which the caller reports as a parse error.
+    """
+    meta = ds.file_meta
+    syntax = meta.get("TransferSyntaxUID")
+    if not syntax:
+        raise AnonymizationError("file meta information has no TransferSyntaxUID")
+    length = meta.get("FileMetaInformationGroupLength")
+    if length is None:
+        raise AnonymizationError("file meta information has no group length")
+    if not isinstance(length, int):
+        raise AnonymizationError("file meta information group length is not a number (wrong VR)")
+    return UID(str(syntax)), length, str(meta.get("MediaStorageSOPClassUID", "") or "")
 
 
 def take_sop_uids_from_meta(ds: Dataset) -> None:

@@ -17,6 +17,8 @@ from pynetdicom import AE, AllStoragePresentationContexts, evt
 from pynetdicom.sop_class import Verification
 from pydicom import uid
 
+from anonymizer.defects import report_defect
+
 from .ingest import RejectedFile, ingest_dicom_file
 from .ingest.sources import temp_dir
 from .models import Clinic, DicomDevice
@@ -82,8 +84,9 @@ def handle_store(event) -> int:
     except OSError:
         log.exception("C-STORE failed while storing")
         return STATUS_OUT_OF_RESOURCES
-    except Exception:
-        log.exception("C-STORE failed")
+    except Exception as exc:
+        # A defect (or an IngestDefect already logged by the anonymizer): stack and reference, no identifiers.
+        report_defect(exc, where="storing a C-STORE object", logger=log)
         return STATUS_CANNOT_UNDERSTAND
     finally:
         path.unlink(missing_ok=True)
