@@ -319,7 +319,7 @@ def _anonymize_instance(instance: SourceInstance, dst: Path, *, profile: Profile
                                    little_endian=output.is_little_endian,
                                    native_vr="OW" if int(ds.get("BitsAllocated", 8) or 8) > 8 else "OB")
         elif cleaned.encapsulated:
-            write_encapsulated_pixel_data(out, cleaned.frames, number_of_frames=read_pixel_attributes(ds).frames)
+            write_encapsulated_pixel_data(out, cleaned.frames, number_of_frames=read_pixel_attributes(ds_pixels).frames)
         else:
             write_native_pixel_data(out, cleaned.frames, total_length=cleaned.total_length,
                                     vr="OW" if int(ds.BitsAllocated) > 8 else "OB")

@@ -129,7 +129,7 @@ def expand_zip(label: str, path: Path) -> Iterator[Candidate]:
                     return
                 continue
             except ZIP_DAMAGE:
-                yield Candidate(member_label, error="a damaged ZIP entry: it could not be expanded")
+                yield Candidate(member_label, error="corrupt ZIP entry: it could not be expanded")
                 continue
             expanded += temp.stat().st_size
             if is_zip(temp):
