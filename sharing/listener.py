@@ -25,7 +25,8 @@ from .models import Clinic, DicomDevice
 
 log = logging.getLogger(__name__)
 
-# Uncompressed, deflate, JPEG baseline/extended/lossless, JPEG-LS, JPEG 2000 and RLE: what carts send.
+# Uncompressed, deflate, JPEG baseline/extended/lossless, JPEG-LS, JPEG 2000, HTJ2K and RLE: what
+# carts send, and every still-image syntax pydicom's installed decoders read.
 ACCEPTED_TRANSFER_SYNTAXES = [
     uid.ExplicitVRLittleEndian,
     uid.ImplicitVRLittleEndian,
@@ -39,6 +40,9 @@ ACCEPTED_TRANSFER_SYNTAXES = [
     uid.JPEGLSNearLossless,
     uid.JPEG2000Lossless,
     uid.JPEG2000,
+    uid.HTJ2KLossless,
+    uid.HTJ2KLosslessRPCL,
+    uid.HTJ2K,
     uid.RLELossless,
 ]
 
