@@ -287,7 +287,7 @@ def write_into_folder(folder: Path, stem: str, write: Callable[[BinaryIO], None]
         for number in itertools.count(1):
             candidate = folder / (f"{stem}.dcm" if number == 1 else f"{stem}-{number}.dcm")
             try:
-                os.link(temporary, candidate)
+                _claim(temporary, candidate)
             except FileExistsError:
                 if filecmp.cmp(temporary, candidate, shallow=False):
                     return candidate, "identical to an output already in the folder (same SOP Instance UID)"
@@ -299,6 +299,19 @@ def write_into_folder(folder: Path, stem: str, write: Callable[[BinaryIO], None]
     finally:
         temporary.unlink(missing_ok=True)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _claim(temporary: Path, candidate: Path) -> None:
+    """Give ``temporary``'s content the name ``candidate``; FileExistsError if the name is taken."""
+    try:
+        os.link(temporary, candidate)
+    except FileExistsError:
+        raise
+    except OSError:
+        # No hard links on this file system: claim the name exclusively, then move the file over
+        # our own empty placeholder (never over someone else's file).
+        os.close(os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+        os.replace(temporary, candidate)
 
 
 def _write_temporary(folder: Path, write: Callable[[BinaryIO], None]) -> Path:
