@@ -65,6 +65,8 @@ class UploadSerializer(serializers.Serializer):
 class RejectedFileSerializer(serializers.Serializer):
     file = serializers.CharField()
     reason = serializers.CharField()
+    reference = serializers.CharField(
+        required=False, help_text="Present when the portal itself failed on the file (not bad input): quote it to support.")
 
 
 class IngestResultSerializer(serializers.Serializer):
