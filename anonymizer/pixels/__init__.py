@@ -7,7 +7,8 @@ verification verdict; :func:`clean_frames` turns a stream of source frames
 into a stream of cleaned frames in the right output syntax.
 :func:`clean_decoded_frames` cleans decoded numpy frames (one or a batch) for
 codecs that decode and re-encode.  Reading frames and writing the element
-live in :mod:`.stream`, per-syntax work in :mod:`.codecs`, the policy in
+live in :mod:`.stream`, decoding (and what the pixel module means) in
+:mod:`.decoding`, per-syntax work in :mod:`.codecs`, the policy in
 :mod:`.text_policy`, the OCR in :mod:`.text_detection`.
 """
 
@@ -20,20 +21,23 @@ import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.uid import JPEGBaseline8Bit, RLELossless, UID
 
+from ..errors import AnonymizationError
 from . import codecs
 from .decoded import clean_decoded_frames
+from .decoding import darkest_palette_index, read_pixel_attributes
 from .regions import PixelPlan, mask_outside_regions, plan_pixel_cleaning, whole_frame_plan
 from .text_detection import TextEngineUnavailable, check_text_engine, load_text_engine
 from .text_policy import header_identifiers
 from .text_redaction import TextVerdict
 
 __all__ = [
-    "PixelPlan", "CleanedPixels", "TextEngineUnavailable", "TextVerdict", "clean_decoded_frames", "check_text_engine", "clean_frames",
-    "detect_burned_in_text", "header_identifiers", "load_text_engine", "mask_outside_regions", "plan_pixel_cleaning",
-    "whole_frame_plan",
+    "PixelPlan", "CleanedPixels", "TextEngineUnavailable", "TextVerdict", "check_text_engine", "clean_decoded_frames",
+    "clean_frames", "detect_burned_in_text", "header_identifiers", "load_text_engine", "mask_outside_regions",
+    "plan_pixel_cleaning", "whole_frame_plan",
 ]
 
 EXPLICIT_VR_LITTLE_ENDIAN = UID("1.2.840.10008.1.2.1")
+EXPLICIT_VR_BIG_ENDIAN = "1.2.840.10008.1.2.2"
 NATIVE_SYNTAXES = frozenset({"1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2", "1.2.840.10008.1.2.1.99"})
 
 
@@ -71,7 +75,7 @@ def detect_burned_in_text(
     *,
     transfer_syntax: str,
     encoded_frames: Callable[[], Iterator[bytes]],
-    decoded_frames: Callable[[], Iterator[np.ndarray]],
+    decoded_frames: Callable[..., Iterator[np.ndarray]],
     identifiers=(),
     blackout=(),
 ) -> PixelPlan:
@@ -104,7 +108,7 @@ def detect_burned_in_text(
     engine = load_text_engine()
     frames = source_frames(pixel_module, transfer_syntax=transfer_syntax, encoded_frames=encoded_frames,
                            decoded_frames=decoded_frames)
-    return redact_burned_in_text(frames, plan, frame_count=int(pixel_module.get("NumberOfFrames", 1) or 1),
+    return redact_burned_in_text(frames, plan, frame_count=read_pixel_attributes(pixel_module).frames,
                                  engine=engine, identifiers=identifiers, blackout=blackout)
 
 
@@ -114,40 +118,37 @@ def clean_frames(
     *,
     transfer_syntax: str,
     encoded_frames: Callable[[], Iterator[bytes]],
-    decoded_frames: Callable[[], Iterator[np.ndarray]],
+    decoded_frames: Callable[..., Iterator[np.ndarray]],
 ) -> CleanedPixels:
     """Choose the codec path for ``transfer_syntax`` and clean lazily.
 
     Parameters
     ----------
     pixel_module : Dataset
-        The original image pixel attributes (Rows, Columns, photometric ...).
+        The original image pixel attributes (Rows, Columns, photometric,
+        palette ...), as read from the source.
     plan : PixelPlan
         What to keep in every frame.
     transfer_syntax : str
         The source's transfer syntax.
     encoded_frames : callable
-        Returns an iterator over the source frames as stored (native bytes
-        or one compressed frame each).
+        Returns an iterator over the source frames as stored (one
+        compressed frame each); used where frames are cleaned in kind.
     decoded_frames : callable
-        Returns an iterator over decoded frames (numpy), used for syntaxes
-        this package does not re-encode in kind.
+        ``decoded_frames(as_rgb=bool)`` returns an iterator over frames
+        decoded by pydicom (:func:`.decoding.decoded_frames`).
 
     Returns
     -------
     CleanedPixels
+
+    Raises
+    ------
+    AnonymizationError
+        The pixel module is unusable, or this photometric cannot be blacked out.
     """
-    frames_count = int(pixel_module.get("NumberOfFrames", 1) or 1)
-    photometric = str(pixel_module.PhotometricInterpretation).strip()
-    if transfer_syntax in NATIVE_SYNTAXES:
-        cleaner = codecs.native_cleaner(pixel_module, plan, little_endian=transfer_syntax != "1.2.840.10008.1.2.2")
-        return CleanedPixels(
-            transfer_syntax=EXPLICIT_VR_LITTLE_ENDIAN,
-            photometric=photometric,
-            frames=map(cleaner, encoded_frames()),
-            encapsulated=False,
-            total_length=codecs.native_frame_size(pixel_module) * frames_count,
-        )
+    attributes = read_pixel_attributes(pixel_module)
+    photometric = attributes.photometric
     if transfer_syntax == JPEGBaseline8Bit:
         cleaner = codecs.jpeg_baseline_cleaner(plan, monochrome1=photometric == "MONOCHROME1")
         return CleanedPixels(
@@ -157,13 +158,29 @@ def clean_frames(
             encapsulated=True,
             lossy_method="ISO_10918_1",
         )
-    # Everything else is decoded by pydicom's plugins and written RLE Lossless.
-    samples = int(pixel_module.get("SamplesPerPixel", 1))
-    decoded_photometric = "RGB" if samples == 3 and photometric.startswith("YBR") else photometric
-    cleaner = codecs.rle_cleaner(pixel_module, plan, decoded_photometric)
+    if attributes.bits_allocated not in (8, 16, 32):
+        raise AnonymizationError(
+            f"the portal cannot clean pixels of {attributes.bits_allocated} bits allocated yet")
+    palette_index = None
+    if photometric == "PALETTE COLOR":
+        palette_index = darkest_palette_index(pixel_module, little_endian=transfer_syntax != EXPLICIT_VR_BIG_ENDIAN)
+    if transfer_syntax in NATIVE_SYNTAXES:
+        # Decoded as stored (YBR stays YBR, 4:2:2 chroma upsampled): masked, written losslessly.
+        decoded_photometric = "YBR_FULL" if photometric == "YBR_FULL_422" else photometric
+        fill = codecs.black_value(attributes, decoded_photometric, palette_index=palette_index)
+        return CleanedPixels(
+            transfer_syntax=EXPLICIT_VR_LITTLE_ENDIAN,
+            photometric=decoded_photometric,
+            frames=map(codecs.native_cleaner(plan, fill), decoded_frames(as_rgb=False)),
+            encapsulated=False,
+            total_length=codecs.native_frame_size(attributes) * attributes.frames,
+        )
+    # Everything else is decoded by pydicom's plugins (YBR_* as RGB) and written RLE Lossless.
+    decoded_photometric = "RGB" if attributes.samples == 3 and photometric.startswith("YBR") else photometric
+    fill = codecs.black_value(attributes, decoded_photometric, palette_index=palette_index)
     return CleanedPixels(
         transfer_syntax=RLELossless,
         photometric=decoded_photometric,
-        frames=map(cleaner, decoded_frames()),
+        frames=map(codecs.rle_cleaner(attributes, plan, decoded_photometric, fill), decoded_frames(as_rgb=True)),
         encapsulated=True,
     )

@@ -18,36 +18,38 @@ from pydicom.uid import JPEGBaseline8Bit
 
 from ..errors import AnonymizationError
 from . import codecs
+from .decoding import darkest_palette_index, palette_dataset, read_pixel_attributes
 from .regions import PixelPlan, mask_outside_regions
 from .text_redaction import SourceFrame
 
 
-def display_image(frame: np.ndarray, pixel_module: Dataset, photometric: str) -> np.ndarray:
+def display_image(frame: np.ndarray, photometric: str, *, bits_stored: int = 8, palette: Dataset | None = None) -> np.ndarray:
     """One decoded frame as 8-bit RGB ``(rows, columns, 3)``.
 
     Parameters
     ----------
     frame : numpy.ndarray
-        As stored or as pydicom decodes it: palette indices, monochrome values, RGB or YCbCr.
-    pixel_module : Dataset
-        The image pixel attributes (palettes, BitsStored).
+        As pydicom decodes it: palette indices, monochrome values, RGB or YCbCr.
     photometric : str
         The photometric interpretation of ``frame``.
+    bits_stored : int
+        Significant bits of each sample.
+    palette : Dataset, optional
+        For PALETTE COLOR: :func:`~.decoding.palette_dataset` of the source.
     """
     if photometric == "PALETTE COLOR":
         from pydicom.pixels import apply_color_lut
 
-        rgb = apply_color_lut(frame, pixel_module)
+        rgb = apply_color_lut(frame, palette)
         return _to_8bit(rgb, 16 if rgb.dtype.itemsize > 1 else 8)
-    bits = int(pixel_module.get("BitsStored", pixel_module.get("BitsAllocated", 8)) or 8)
     if frame.ndim == 3 and photometric.startswith("YBR"):
         from pydicom.pixels import convert_color_space
 
-        return _to_8bit(convert_color_space(frame, "YBR_FULL", "RGB"), bits)
+        return _to_8bit(convert_color_space(frame, "YBR_FULL", "RGB"), bits_stored)
     if frame.ndim == 3:
-        return _to_8bit(frame, bits)
+        return _to_8bit(frame, bits_stored)
     gray = frame.astype(np.float32)
-    if bits > 8 or frame.dtype.kind == "i":
+    if bits_stored > 8 or frame.dtype.kind == "i":
         low, high = float(gray.min()), float(gray.max())
         gray = (gray - low) * (255.0 / max(high - low, 1.0))
     gray = np.clip(gray, 0, 255).astype(np.uint8)
@@ -64,59 +66,38 @@ def _to_8bit(rgb: np.ndarray, bits: int) -> np.ndarray:
 
 
 def source_frames(pixel_module: Dataset, *, transfer_syntax: str, encoded_frames: Callable[[], Iterator[bytes]],
-                  decoded_frames: Callable[[], Iterator[np.ndarray]]) -> Iterator[SourceFrame]:
+                  decoded_frames: Callable[..., Iterator[np.ndarray]]) -> Iterator[SourceFrame]:
     """One SourceFrame per frame, for the codec path ``clean_frames`` takes for this syntax."""
-    from . import NATIVE_SYNTAXES
+    from . import EXPLICIT_VR_BIG_ENDIAN, NATIVE_SYNTAXES
 
-    photometric = str(pixel_module.PhotometricInterpretation).strip()
-    if transfer_syntax in NATIVE_SYNTAXES:
-        return _native_frames(pixel_module, photometric, encoded_frames(), little_endian=transfer_syntax != "1.2.840.10008.1.2.2")
+    attributes = read_pixel_attributes(pixel_module)
+    photometric = attributes.photometric
     if transfer_syntax == JPEGBaseline8Bit:
         return _jpeg_frames(photometric, encoded_frames())
-    samples = int(pixel_module.get("SamplesPerPixel", 1))
-    decoded_photometric = "RGB" if samples == 3 and photometric.startswith("YBR") else photometric
-    return _decoded_frames(pixel_module, decoded_photometric, decoded_frames())
+    little_endian = transfer_syntax != EXPLICIT_VR_BIG_ENDIAN
+    palette = index = None
+    if photometric == "PALETTE COLOR":
+        palette = palette_dataset(pixel_module, little_endian=little_endian)
+        index = darkest_palette_index(pixel_module, little_endian=little_endian)
+    if transfer_syntax in NATIVE_SYNTAXES:
+        decoded_photometric = "YBR_FULL" if photometric == "YBR_FULL_422" else photometric
+        frames = decoded_frames(as_rgb=False)
+    else:
+        decoded_photometric = "RGB" if attributes.samples == 3 and photometric.startswith("YBR") else photometric
+        frames = decoded_frames(as_rgb=True)
+    fill = codecs.black_value(attributes, decoded_photometric, palette_index=index)
+    return (source for frame in frames
+            for source in frames_of(frame, decoded_photometric, fill, bits_stored=attributes.bits_stored, palette=palette))
 
 
-def _native_frames(pixel_module: Dataset, photometric: str, frames: Iterator[bytes], *, little_endian: bool) -> Iterator[SourceFrame]:
-    bits = int(pixel_module.BitsAllocated)
-    rows, columns = int(pixel_module.Rows), int(pixel_module.Columns)
-    samples = int(pixel_module.get("SamplesPerPixel", 1))
-    planar = int(pixel_module.get("PlanarConfiguration", 0)) == 1
-    signed = int(pixel_module.get("PixelRepresentation", 0)) == 1
-    if bits not in (8, 16, 32):
-        raise AnonymizationError(f"cannot clean native pixels with BitsAllocated {bits}")
-    dtype = np.dtype(f"{'<' if little_endian else '>'}{'i' if signed else 'u'}{bits // 8}")
-    fill = codecs.native_fill(pixel_module)
-
-    def as_array(frame: bytes) -> np.ndarray:
-        array = np.frombuffer(frame, dtype=dtype)
-        if samples == 1:
-            return array.reshape(rows, columns)
-        if planar:
-            return np.moveaxis(array.reshape(samples, rows, columns), 0, -1)
-        return array.reshape(rows, columns, samples)
-
-    for frame in frames:
-        yield from frames_of(as_array(frame), pixel_module, photometric, fill)
-
-
-def _decoded_frames(pixel_module: Dataset, photometric: str, frames: Iterator[np.ndarray]) -> Iterator[SourceFrame]:
-    probe = Dataset()
-    probe.update({k: v for k, v in pixel_module.items()})
-    probe.PhotometricInterpretation = photometric
-    fill = codecs.native_fill(probe)
-    for frame in frames:
-        yield from frames_of(frame, pixel_module, photometric, fill)
-
-
-def frames_of(array: np.ndarray, pixel_module: Dataset, photometric: str, fill) -> Iterator[SourceFrame]:
+def frames_of(array: np.ndarray, photometric: str, fill, *, bits_stored: int = 8,
+              palette: Dataset | None = None) -> Iterator[SourceFrame]:
     """The SourceFrame of one decoded frame; its output is the frame masked with ``fill``."""
-    display = display_image(array, pixel_module, photometric)
+    display = display_image(array, photometric, bits_stored=bits_stored, palette=palette)
 
     def output(plan: PixelPlan) -> np.ndarray:
         cleaned = mask_outside_regions(np.array(array, copy=True), plan, fill)
-        return display_image(cleaned, pixel_module, photometric)
+        return display_image(cleaned, photometric, bits_stored=bits_stored, palette=palette)
 
     yield SourceFrame(small=display[::2, ::2], full=lambda: display, output=output)
 
