@@ -65,6 +65,10 @@ from .pixels.stream import copy_pixel_element, iter_encapsulated_frames, write_e
 from .profiles import OPAQUE_PAYLOAD_CLASSES, SECONDARY_CAPTURE_PREFIX, STRUCTURED_REPORT_PREFIX, Profile
 
 EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1"
+# Without regions or a vendor rule, text detection cleans the whole frame of 8- and 16-bit images
+# (every ultrasound encoding); 1-bit and 32-bit objects (masks, dose grids, float-like secondary
+# captures) stay unverified, never claimed clean, as before.
+WHOLE_FRAME_BITS = (8, 16)
 EXPLICIT_VR_BIG_ENDIAN = "1.2.840.10008.1.2.2"
 DEFLATED = "1.2.840.10008.1.2.1.99"
 
@@ -208,7 +212,10 @@ def _prepare(ds: Dataset, *, profile: Profile, key: bytes, has_pixels: bool, tra
     if cleaning:
         attributes = read_pixel_attributes(ds)
         pixel_module = _pixel_module(ds)
-        plan = plan_pixel_cleaning(ds) or whole_frame_plan(attributes.rows, attributes.columns)
+        plan = plan_pixel_cleaning(ds)
+        if plan is None and attributes.bits_allocated in WHOLE_FRAME_BITS:
+            plan = whole_frame_plan(attributes.rows, attributes.columns)
+    if plan is not None:
         # Before the walk: the header's identifiers are what the text must not match.
         plan = detect_burned_in_text(pixel_module, plan, transfer_syntax=transfer_syntax, encoded_frames=encoded_frames,
                                      decoded_frames=decoded_frames, identifiers=header_identifiers(ds), blackout=blackout)
@@ -228,6 +235,9 @@ def _prepare(ds: Dataset, *, profile: Profile, key: bytes, has_pixels: bool, tra
         verified = plan.text.verified
         ds.BurnedInAnnotation = "NO" if verified else "YES"
         record_method(ds, profile, pixels_cleaned=verified)
+    elif cleaning:
+        # Pixels this code cannot write back cleaned: never claim they are clean.
+        ds.BurnedInAnnotation = "YES"
     elif original_burned_in is not None and "BurnedInAnnotation" not in ds and profile.name != "strict":
         ds.BurnedInAnnotation = original_burned_in
     return _Prepared(change, plan.text if plan else None, cleaned, cleaning)
@@ -241,6 +251,11 @@ def _result_from(source: str, prepared: _Prepared, *, accept_unverified: bool) -
     elif verdict is not None:
         verified = False
         reason = (f"burned-in text NOT verified: {verdict.reason} ({verdict.summary()}); "
+                  + ("accepted by staff" if accept_unverified else "excluded from patient shares unless staff accept it"))
+    elif prepared.pixel_cleaning_required:
+        verified = False
+        reason = ("burned-in text NOT verified: no ultrasound regions, no vendor rule, and pixels of this bit depth "
+                  "are not searched for text; "
                   + ("accepted by staff" if accept_unverified else "excluded from patient shares unless staff accept it"))
     else:
         reason, verified = "header de-identified; pixels not examined by this profile", False
