@@ -23,7 +23,6 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -77,14 +76,6 @@ def model_dir() -> Path:
     import rapidocr
 
     return Path(rapidocr.__file__).resolve().parent / "models"
-
-
-@dataclass(frozen=True)
-class RecognisedBox:
-    """One detected box and what was read in it (the text is dropped by the caller after use)."""
-
-    box: Box
-    text: str
 
 
 class TextEngine:
