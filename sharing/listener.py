@@ -129,9 +129,9 @@ def cap_received_dataset(event) -> None:
     if receiving is None or isinstance(receiving, DiscardedDataset):
         return
     if receiving.tell() > ingest_limits().max_file_bytes:
+        message._data_set_file = DiscardedDataset(receiving)
         receiving.truncate(0)
         receiving.close()
-        message._data_set_file = DiscardedDataset(receiving)
 
 
 def discard_partial_dataset(event) -> None:

@@ -12,6 +12,7 @@ from pynetdicom import AE
 from pynetdicom.sop_class import Verification
 
 from tests.conftest import ROOT, free_port, wait_until, worker_env
+from tests.security.doors import peak_rss
 
 
 class ListenerProcess:
@@ -62,10 +63,3 @@ class ListenerProcess:
     def peak_rss(self) -> int:
         """The listener's high-water mark of resident memory (VmHWM), in bytes."""
         return peak_rss(self.process.pid)
-
-
-def peak_rss(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) * 1024
-    raise AssertionError("no VmHWM")
