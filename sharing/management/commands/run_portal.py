@@ -9,8 +9,8 @@ exactly that, because a SIGTERM that also reaches the pool processes can deadloc
 shutdown (Pool._help_stuff_finish waiting on a lock a killed pool process held), leaving a worker
 that ignores SIGTERM forever. Whatever is still running after STOP_GRACE_SECONDS (shorter than a
 supervisor's usual 10 s before SIGKILL) is killed with its whole process group. And each child asks
-the kernel for SIGTERM when we die (PR_SET_PDEATHSIG), so a SIGKILL of this process leaves nothing
-running either.
+the kernel for a stop signal when we die (PR_SET_PDEATHSIG, see PARENT_DEATH_SIGNALS), so a SIGKILL
+of this process leaves nothing running either.
 """
 
 import ctypes
@@ -37,10 +37,21 @@ STOP_GRACE_SECONDS = float(os.environ.get("PORTAL_STOP_GRACE_SECONDS", 8))
 PR_SET_PDEATHSIG = 1
 
 
-def die_with_parent() -> None:
-    """preexec_fn: the kernel sends this child SIGTERM when run_portal exits, however it exits."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+def die_with_parent(sig: int):
+    """A preexec_fn: the kernel sends the child `sig` when run_portal exits, however it exits."""
+
+    def set_parent_death_signal() -> None:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, sig)
+
+    return set_parent_death_signal
+
+
+# What each child gets from the kernel if run_portal dies without stopping it. SIGTERM stops gunicorn
+# and the listener at once, but makes Celery wait for its running task (a render can take minutes):
+# the worker gets SIGQUIT, Celery's cold shutdown, which stops the pool and the embedded beat now.
+# acks_late hands the interrupted task to the next worker, and the pipeline's steps are idempotent.
+PARENT_DEATH_SIGNALS = {"web": signal.SIGTERM, "worker": signal.SIGQUIT, "dicom": signal.SIGTERM}
 
 
 def web_bind(default_port: int) -> str:
@@ -100,7 +111,9 @@ class Command(BaseCommand):
         signal.signal(signal.SIGTERM, stop)
         for name, command in commands.items():
             # Each child in its own session: Ctrl-C reaches us once, and we stop them in order.
-            processes[name] = subprocess.Popen(command, start_new_session=True, preexec_fn=die_with_parent)
+            processes[name] = subprocess.Popen(
+                command, start_new_session=True, preexec_fn=die_with_parent(PARENT_DEATH_SIGNALS[name]),
+            )
 
         self.stdout.write(
             self.style.SUCCESS(
