@@ -21,7 +21,9 @@ import sys
 import time
 
 from django.conf import settings
+from django.core.management import call_command
 from django.core.management.base import BaseCommand
+from django.db import connections
 
 
 # The access log records paths, and patient links are /p/<token>: the logger class redacts the
@@ -78,8 +80,21 @@ class Command(BaseCommand):
         parser.add_argument("--bind", default=None, help="web address (BIND, default 127.0.0.1:$PORT)")
         parser.add_argument("--web-workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", 2)))
         parser.add_argument("--worker-concurrency", type=int, default=int(os.environ.get("CELERY_CONCURRENCY", 2)))
+        parser.add_argument("--prepare", action="store_true",
+                            help="migrate, collect static files and (without DATABASE_URL) ensure the demo first")
 
-    def handle(self, *args, bind, web_workers, worker_concurrency, **options):
+    def prepare(self) -> None:
+        """What `make run` needs before serving, in this one process: each separate manage.py command
+        would start Django again, seconds each on a small machine."""
+        call_command("migrate", interactive=False, verbosity=1)
+        call_command("collectstatic", interactive=False, verbosity=0)
+        if not os.environ.get("DATABASE_URL"):
+            call_command("ensure_demo")
+        connections.close_all()  # the children open their own
+
+    def handle(self, *args, bind, web_workers, worker_concurrency, prepare, **options):
+        if prepare:
+            self.prepare()
         python = sys.executable
         bin_dir = os.path.dirname(python)
         bind = bind or web_bind(settings.PORT)
