@@ -29,5 +29,5 @@ urlpatterns = [
     path("api/v1/", include(router.urls)),
     path("dicomweb/studies", dicomweb.stow_rs, name="stow-rs"),
     # Study-scoped STOW-RS (PS3.18 10.5): a UID is digits and dots, at most 64 characters.
-    re_path(r"^dicomweb/studies/(?P<study_uid>[0-9.]{1,64})$", dicomweb.stow_rs, name="stow-rs-study"),
+    re_path(r"^dicomweb/studies/(?P<study_uid>[0-9.]{1,64})$", dicomweb.stow_rs_study, name="stow-rs-study"),
 ]

@@ -126,17 +126,35 @@ def refused(message: str, code: int) -> Response:
     return Response({"error": message}, status=code)
 
 
-@limit_api
-@extend_schema(
-    summary="STOW-RS: store instances",
-    request={"multipart/related": OpenApiTypes.BINARY},
-    responses={200: OpenApiTypes.OBJECT, 202: OpenApiTypes.OBJECT, 409: OpenApiTypes.OBJECT},
-)
-@api_view(["POST"])
-@authentication_classes([TokenAuthentication, SessionAuthentication])
-@permission_classes([IsAuthenticated])
-@parser_classes([StowParser])
-def stow_rs(request, study_uid: str | None = None):
+def stow_endpoint(*, operation_id: str, summary: str):
+    """The decorators of a STOW-RS route (the two routes differ only in their OpenAPI operation)."""
+
+    def decorate(view):
+        view = parser_classes([StowParser])(view)
+        view = permission_classes([IsAuthenticated])(view)
+        view = authentication_classes([TokenAuthentication, SessionAuthentication])(view)
+        view = api_view(["POST"])(view)
+        view = extend_schema(
+            operation_id=operation_id, summary=summary,
+            request={"multipart/related": OpenApiTypes.BINARY},
+            responses={200: OpenApiTypes.OBJECT, 202: OpenApiTypes.OBJECT, 409: OpenApiTypes.OBJECT},
+        )(view)
+        return limit_api(view)
+
+    return decorate
+
+
+@stow_endpoint(operation_id="stow_rs", summary="STOW-RS: store instances")
+def stow_rs(request):
+    return store_instances(request, None)
+
+
+@stow_endpoint(operation_id="stow_rs_study", summary="STOW-RS: store instances of one study")
+def stow_rs_study(request, study_uid: str):
+    return store_instances(request, study_uid)
+
+
+def store_instances(request, study_uid: str | None) -> Response:
     kind, params = content_type_params(request.META.get("CONTENT_TYPE", ""))
     if kind != "multipart/related" or "boundary" not in params:
         return refused('Content-Type must be multipart/related; type="application/dicom"; boundary=…',
@@ -149,15 +167,14 @@ def stow_rs(request, study_uid: str | None = None):
     except ValueError:
         declared = 0
     if declared > limits.max_upload_bytes:
-        return refused("request body is larger than the upload limit", status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+        raise UploadTooLarge(limits.max_upload_bytes)  # answered by UploadLimitMiddleware, as at every door
     try:
         clinic = clinic_for_request(request.user, request.query_params.get("clinic"))
     except Http404:
         return refused("no clinic", status.HTTP_403_FORBIDDEN)
     try:
+        # UploadTooLarge (the body past MAX_UPLOAD_BYTES) goes on to UploadLimitMiddleware's 413.
         candidates = read_multipart(request._request.read, params["boundary"], accept=accept_dicom_part)
-    except UploadTooLarge:
-        return refused("request body is larger than the upload limit", status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
     except TooManyParts as exc:
         log.warning("STOW-RS refused: %s", exc)
         return refused(str(exc), status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)

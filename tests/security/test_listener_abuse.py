@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import os
 import select
 import socket
 import ssl
 import subprocess
 import threading
 import time
+from pathlib import Path
 
 import pydicom
 import pytest
@@ -23,6 +25,7 @@ from pynetdicom import AE
 from pynetdicom.sop_class import UltrasoundImageStorage, UltrasoundMultiFrameImageStorage
 
 from sharing.models import DicomDevice, Instance
+from tests.conftest import wait_until
 from tests.security.listener_process import ListenerProcess
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker, pytest.mark.integration]
@@ -227,3 +230,21 @@ def test_dicom_tls_with_a_client_certificate_stores_and_without_one_is_refused(l
     assert not assoc.is_established and status is None, "without a client certificate there is no association"
     assert Instance.objects.count() == 1
     assert listener.echo(), "the failed handshake did not stop the listener from serving others"
+
+
+def test_a_sender_that_vanishes_mid_object_leaves_no_partial_file(listener, open_clinic, tmp_path):
+    from tests.security.doors import object_of_size
+
+    receive_dir = Path(os.environ["DATA_DIR"]) / "tmp" / "dicom-receive"
+    big = object_of_size(tmp_path / "big.dcm", 60 * 1000 * 1000)
+    sender = subprocess.Popen(["storescu", "-xe", "-aec", "PORTAL", "127.0.0.1", str(listener.port), str(big)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_until(lambda: any(p.stat().st_size > 0 for p in receive_dir.iterdir()), timeout=60, interval=0.02,
+                   what="the object to start arriving")
+    finally:
+        sender.kill()  # the modality is switched off mid-transfer
+        sender.wait()
+    wait_until(lambda: not list(receive_dir.iterdir()), timeout=NETWORK_TIMEOUT + 10,
+               what="the half-received object to be removed")
+    assert Instance.objects.count() == 0
