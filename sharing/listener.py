@@ -28,6 +28,8 @@ from pynetdicom.pdu import P_DATA_TF
 from pynetdicom.sop_class import Verification
 from pydicom import uid
 
+from anonymizer.defects import report_defect
+
 from .ingest import RejectedFile, ingest_dicom_file
 from .ingest.limits import file_too_large, ingest_limits
 from .ingest.sources import move_into_temp
@@ -36,7 +38,8 @@ from .models import Clinic, DicomDevice
 
 log = logging.getLogger(__name__)
 
-# Uncompressed, deflate, JPEG baseline/extended/lossless, JPEG-LS, JPEG 2000 and RLE: what carts send.
+# Uncompressed, deflate, JPEG baseline/extended/lossless, JPEG-LS, JPEG 2000, HTJ2K and RLE: what
+# carts send, and every still-image syntax pydicom's installed decoders read.
 ACCEPTED_TRANSFER_SYNTAXES = [
     uid.ExplicitVRLittleEndian,
     uid.ImplicitVRLittleEndian,
@@ -50,6 +53,9 @@ ACCEPTED_TRANSFER_SYNTAXES = [
     uid.JPEGLSNearLossless,
     uid.JPEG2000Lossless,
     uid.JPEG2000,
+    uid.HTJ2KLossless,
+    uid.HTJ2KLosslessRPCL,
+    uid.HTJ2K,
     uid.RLELossless,
 ]
 
@@ -185,8 +191,9 @@ def store_received(event, received: Path) -> int:
     except OSError:
         log.exception("C-STORE failed while storing")
         return STATUS_OUT_OF_RESOURCES
-    except Exception:
-        log.exception("C-STORE failed")
+    except Exception as exc:
+        # A defect (or an IngestDefect already logged by the anonymizer): stack and reference, no identifiers.
+        report_defect(exc, where="storing a C-STORE object", logger=log)
         return STATUS_CANNOT_UNDERSTAND
     finally:
         path.unlink(missing_ok=True)
