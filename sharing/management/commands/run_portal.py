@@ -1,4 +1,4 @@
-"""Run the whole portal in the foreground: web server, Celery worker and DICOM listener.
+"""Run the whole portal in the foreground: web server, Celery worker and beat, and DICOM listener.
 
 `make run` calls this. Ctrl-C (SIGINT) or SIGTERM stops all three; if any one of them dies, the
 others are stopped too, so a half-running portal is never left behind.
@@ -49,11 +49,13 @@ def die_with_parent(sig: int):
     return set_parent_death_signal
 
 
-# What each child gets from the kernel if run_portal dies without stopping it. SIGTERM stops gunicorn
-# and the listener at once, but makes Celery wait for its running task (a render can take minutes):
-# the worker gets SIGQUIT, Celery's cold shutdown, which stops the pool and the embedded beat now.
-# acks_late hands the interrupted task to the next worker, and the pipeline's steps are idempotent.
-PARENT_DEATH_SIGNALS = {"web": signal.SIGTERM, "worker": signal.SIGQUIT, "dicom": signal.SIGTERM}
+# What each child gets from the kernel if run_portal dies without stopping it. SIGTERM stops gunicorn,
+# beat and the listener at once. A worker would wait for its running task (a render can take
+# minutes), and its shutdown is what can deadlock: it gets SIGKILL, and Celery's pool processes have
+# SIGKILL as their own parent-death signal, so the whole worker goes. Beat runs as its own child, not
+# embedded in the worker (--beat), because an embedded beat process would outlive a killed worker.
+# The pipeline's steps are idempotent and the stuck-share sweep re-dispatches an interrupted share.
+PARENT_DEATH_SIGNALS = {"web": signal.SIGTERM, "worker": signal.SIGKILL, "beat": signal.SIGTERM, "dicom": signal.SIGTERM}
 
 
 def web_bind(default_port: int) -> str:
@@ -107,7 +109,11 @@ class Command(BaseCommand):
             "worker": [
                 python, "-m", "celery", "-A", "portal", "worker", "--loglevel", "INFO",
                 "--concurrency", str(worker_concurrency), "--without-gossip", "--without-mingle",
-                "--queues", "celery,render,deliver", "--beat", "--schedule", str(settings.DATA_DIR / "celerybeat-schedule"),
+                "--queues", "celery,render,deliver",
+            ],
+            "beat": [
+                python, "-m", "celery", "-A", "portal", "beat", "--loglevel", "INFO",
+                "--schedule", str(settings.DATA_DIR / "celerybeat-schedule"),
             ],
             "dicom": [python, "manage.py", "dicom_listener"],
         }
