@@ -7,11 +7,11 @@ sent SIGTERM to each child's whole group, the pool processes died beside the mai
 billiard deadlocked on its queue lock. Here, no process whose environment holds this DATA_DIR may
 outlive the stop: idle, and while a share renders (the worker busy in its pool).
 
-Repetitions: the issue asks for 10. Each start of `make run` runs four Django processes one after
-the other (migrate, collectstatic, ensure_demo, run_portal) before gunicorn, Celery and the listener
-start: 30-70 s on two cores shared with other suites. So the suite runs 3: idle, while a share
-renders, and run_portal itself SIGKILLed while a share renders, the deterministic case (before the
-fix every child survived it). `MAKE_RUN_STOP_REPEATS=10` runs the issue's ten, cycling the three.
+Repetitions: the issue asks for 10. Each start of `make run` migrates and collects static files,
+then starts gunicorn, a Celery worker, beat and the listener, each importing Django: 25-70 s on two
+cores shared with other suites. So the suite runs 3: idle, while a share renders, and run_portal
+itself SIGKILLed while a share renders, the deterministic case (before the fix every child survived
+it). `MAKE_RUN_STOP_REPEATS=10` runs the issue's ten, cycling the three.
 """
 
 from __future__ import annotations
