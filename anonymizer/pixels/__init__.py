@@ -11,12 +11,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from fractions import Fraction
+from typing import BinaryIO
 
 import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.uid import JPEGBaseline8Bit, RLELossless, UID
 
+from ..video import VideoSyntax, reencode_video, video_syntax
 from . import codecs
+from ..errors import AnonymizationError
 from .regions import PixelPlan, mask_outside_regions, plan_pixel_cleaning
 
 __all__ = ["PixelPlan", "CleanedPixels", "clean_frames", "mask_outside_regions", "plan_pixel_cleaning"]
@@ -43,6 +47,12 @@ class CleanedPixels:
         Native only: bytes of all frames together.
     lossy_method : str | None
         LossyImageCompressionMethod to record when the output is lossy.
+    single_fragment : bool
+        Video: ``frames`` yields the chunks of one stream, ``total_length``
+        bytes long, written as one fragment after an empty offset table.
+    lossy_ratio : str | None
+        Video: the ratio of this new lossy generation, appended with its
+        method to those the source already records (PS3.3 C.7.6.1.1.5).
     """
 
     transfer_syntax: UID
@@ -51,6 +61,8 @@ class CleanedPixels:
     encapsulated: bool
     total_length: int = 0
     lossy_method: str | None = None
+    single_fragment: bool = False
+    lossy_ratio: str | None = None
 
 
 def clean_frames(
@@ -60,6 +72,7 @@ def clean_frames(
     transfer_syntax: str,
     encoded_frames: Callable[[], Iterator[bytes]],
     decoded_frames: Callable[[], Iterator[np.ndarray]],
+    video_bitstream: Callable[[], BinaryIO] | None = None,
 ) -> CleanedPixels:
     """Choose the codec path for ``transfer_syntax`` and clean lazily.
 
@@ -77,6 +90,9 @@ def clean_frames(
     decoded_frames : callable
         Returns an iterator over decoded frames (numpy), used for syntaxes
         this package does not re-encode in kind.
+    video_bitstream : callable, optional
+        Returns the encapsulated stream of a video transfer syntax as a file
+        (:class:`anonymizer.video.VideoBitstream`).
 
     Returns
     -------
@@ -84,6 +100,9 @@ def clean_frames(
     """
     frames_count = int(pixel_module.get("NumberOfFrames", 1) or 1)
     photometric = str(pixel_module.PhotometricInterpretation).strip()
+    syntax = video_syntax(transfer_syntax)
+    if syntax is not None:
+        return _clean_video(pixel_module, plan, syntax, video_bitstream, frames_count)
     if transfer_syntax in NATIVE_SYNTAXES:
         cleaner = codecs.native_cleaner(pixel_module, plan, little_endian=transfer_syntax != "1.2.840.10008.1.2.2")
         return CleanedPixels(
@@ -112,3 +131,40 @@ def clean_frames(
         frames=map(cleaner, decoded_frames()),
         encapsulated=True,
     )
+
+
+def _clean_video(pixel_module: Dataset, plan: PixelPlan, syntax: VideoSyntax,
+                 video_bitstream: Callable[[], BinaryIO] | None, frames_count: int) -> CleanedPixels:
+    """Decode, mask every frame as the RLE path does, and re-encode in the same family."""
+    if video_bitstream is None:
+        raise AnonymizationError("internal: a video syntax needs its bitstream to be cleaned")
+    black = (0, 0, 0)  # frames are decoded to RGB, whatever the stream's YCbCr matrix
+
+    def clean(frame: np.ndarray) -> None:
+        mask_outside_regions(frame, plan, black)
+
+    with video_bitstream() as stream:
+        encoded = reencode_video(stream, syntax, clean=clean, expected_frames=frames_count,
+                                 fallback_rate=_frame_time_rate(pixel_module))
+    rows, columns = int(pixel_module.Rows), int(pixel_module.Columns)
+    bytes_per_sample = 2 if syntax.bit_depth > 8 else 1
+    ratio = rows * columns * 3 * bytes_per_sample * frames_count / max(encoded.length, 1)
+    return CleanedPixels(
+        transfer_syntax=UID(syntax.output_uid),
+        photometric=str(pixel_module.PhotometricInterpretation).strip(),
+        frames=encoded.chunks(),
+        encapsulated=True,
+        total_length=encoded.length,
+        lossy_method=syntax.lossy_method,
+        single_fragment=True,
+        lossy_ratio=f"{ratio:.2f}"[:16],
+    )
+
+
+def _frame_time_rate(pixel_module: Dataset) -> Fraction | None:
+    """Frames per second from Frame Time (ms), for elementary streams without timestamps."""
+    try:
+        milliseconds = Fraction(str(pixel_module.get("FrameTime", "")).strip())
+    except (ValueError, ZeroDivisionError):
+        return None
+    return (1000 / milliseconds).limit_denominator(1001) if milliseconds > 0 else None
