@@ -17,13 +17,19 @@ from pynetdicom import AE, AllStoragePresentationContexts, evt
 from pynetdicom.sop_class import Verification
 from pydicom import uid
 
+from anonymizer.video import VIDEO_SYNTAXES
+
 from .ingest import RejectedFile, ingest_dicom_file
 from .ingest.sources import temp_dir
 from .models import Clinic, DicomDevice
 
 log = logging.getLogger(__name__)
 
-# Uncompressed, deflate, JPEG baseline/extended/lossless, JPEG-LS, JPEG 2000 and RLE: what carts send.
+VIDEO_TRANSFER_SYNTAXES = [uid.UID(syntax) for syntax in VIDEO_SYNTAXES]
+
+# Uncompressed, deflate, JPEG baseline/extended/lossless, JPEG-LS, JPEG 2000 and RLE: what carts
+# send; and the video syntaxes (MPEG-2, H.264, HEVC) that cardiac and general ultrasound systems
+# export clips in, each checked by decoding its first frame at ingest.
 ACCEPTED_TRANSFER_SYNTAXES = [
     uid.ExplicitVRLittleEndian,
     uid.ImplicitVRLittleEndian,
@@ -38,6 +44,7 @@ ACCEPTED_TRANSFER_SYNTAXES = [
     uid.JPEG2000Lossless,
     uid.JPEG2000,
     uid.RLELossless,
+    *VIDEO_TRANSFER_SYNTAXES,
 ]
 
 STATUS_SUCCESS = 0x0000

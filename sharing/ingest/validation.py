@@ -21,6 +21,7 @@ from pydicom.uid import UID, DeflatedExplicitVRLittleEndian
 
 from anonymizer.errors import AnonymizationError
 from anonymizer.structure import check_structure
+from anonymizer.video import VideoBitstream, probe_video, video_syntax
 
 from .errors import RejectedFile
 
@@ -232,6 +233,10 @@ def check_pixel_data(ds, transfer_syntax: UID, frames: int) -> None:
     data = ds.PixelData
     if not data:
         raise RejectedFile("pixel data is empty")  # an empty element reads as None (found by tests/fuzz)
+    syntax = video_syntax(transfer_syntax)
+    if syntax is not None:
+        check_video(data, syntax, rows=rows, columns=columns)
+        return
     if transfer_syntax.is_encapsulated:
         fragments = fragment_count(data)
         if fragments < 1:
@@ -252,6 +257,22 @@ def check_pixel_data(ds, transfer_syntax: UID, frames: int) -> None:
     # Trailing padding is tolerated (some writers pad to a block size); a whole extra frame is not.
     if actual - expected >= frame_bytes:
         raise RejectedFile("pixel data holds more frames than NumberOfFrames declares")
+
+
+def check_video(data: bytes, syntax, *, rows: int, columns: int) -> None:
+    """Decode the first frame of an MPEG-2, H.264 or HEVC clip and check its size against the header.
+
+    A video holds one stream for all its frames (PS3.5 8.2.5-8.2.10), so the per-frame fragment
+    checks do not apply; decoding the first frame proves the stream is what the syntax says.
+    """
+    try:
+        with VideoBitstream.from_value(data) as stream:
+            info = probe_video(stream, syntax)
+    except AnonymizationError as exc:
+        raise RejectedFile(f"the video cannot be played: {exc}") from None
+    if (info.width, info.height) != (columns, rows):
+        raise RejectedFile(
+            f"the video's pictures are {info.width}x{info.height} but Rows and Columns say {columns}x{rows}")
 
 
 def fragment_count(data: bytes) -> int:
