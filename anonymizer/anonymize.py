@@ -188,6 +188,8 @@ def _prepare(ds: Dataset, *, profile: Profile, key: bytes, has_pixels: bool, tra
         elif cleaned.lossy_method:
             ds.LossyImageCompression = "01"
             ds.LossyImageCompressionMethod = cleaned.lossy_method
+        if cleaned.single_fragment and cleaned.transfer_syntax != transfer_syntax and "StereoPairsPresent" in ds:
+            ds.StereoPairsPresent = "NO"  # stereo H.264 re-encoded as its base view (anonymizer.video.syntaxes)
         ds.BurnedInAnnotation = "NO"
         record_method(ds, profile, pixels_cleaned=True)
     elif cleaning:
