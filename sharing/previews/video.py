@@ -126,10 +126,13 @@ def _copy_packets(container, video, tmp: Path) -> int:
         target.metadata.clear()
         drop_sei = av.bitstream.BitStreamFilterContext(DROP_SEI, video)
         for packet in container.demux(video):
-            for filtered in drop_sei.filter(packet if packet.dts is not None else None):
+            # The demuxer ends with an empty packet; it flushes the filter. (Filtering takes the
+            # packet's data, so decide before.)
+            last = packet.dts is None
+            for filtered in drop_sei.filter(None if last else packet):
                 filtered.stream = target
                 output.mux(filtered)
                 copied += 1
-            if packet.dts is None:
-                break  # the flush packet: the demuxer is done
+            if last:
+                break
     return copied
