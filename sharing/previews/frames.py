@@ -91,6 +91,9 @@ class FrameSource:
     remux : callable or None
         For a video stream that browsers play as it is: copies it into an
         MP4 at the given path without re-encoding, returns the frame count.
+    encoded_frames : callable or None
+        For the JPEG route: returns an iterator over the frames' JPEG
+        codestreams, which ffmpeg can decode itself.
     """
 
     header: Dataset
@@ -101,6 +104,7 @@ class FrameSource:
     _iterate: Callable[[Iterable[int] | None], Iterator[np.ndarray]]
     size: tuple[int, int] = (0, 0)
     remux: Callable[[Path], int] | None = None
+    encoded_frames: Callable[[], Iterator[bytes]] | None = None
 
     def frames(self, indices: Iterable[int] | None = None) -> Iterator[np.ndarray]:
         """Yield decoded frames, in file order, one at a time.
@@ -172,8 +176,9 @@ def open_frame_source(path: str | Path) -> FrameSource:
     elif jpeg and (rows * columns > AGREEMENT_CHECK_MAX_PIXELS or _fast_path_agrees(path, header, frame_count)):
         # Above the check's size pydicom's reference decode would itself be the memory problem
         # (issue 16.4): libjpeg-turbo reads the colour transform from the markers, as viewers do.
-        iterate = _jpeg_fragment_frames(path, header, frame_count, size)
-        decoder = "jpeg-fragments"
+        return FrameSource(header, frame_count, rows, columns, "jpeg-fragments",
+                           _jpeg_fragment_frames(path, header, frame_count, size), size=size,
+                           encoded_frames=lambda: jpeg_fragments(path, header, frame_count))
     else:
         check_pixel_budget(columns, rows, frame_count, decoder_scales=False)
         iterate = _pydicom_frames(path)
@@ -326,35 +331,47 @@ def _fast_path_agrees(path: Path, header: Dataset, frame_count: int) -> bool:
     return float(difference.mean()) <= _FAST_PATH_TOLERANCE
 
 
+def jpeg_fragments(path: Path, header: Dataset, frame_count: int, last: int | None = None) -> Iterator[bytes]:
+    """Yield the JPEG codestream of each frame, up to frame `last`, read lazily from the file.
+
+    Raises
+    ------
+    PreviewError
+        A frame is missing or its item cannot be read; the message names it.
+    """
+    endianness = "<" if header.file_meta.TransferSyntaxUID.is_little_endian else ">"
+    last = frame_count - 1 if last is None else last
+    with path.open("rb") as f:
+        pydicom.dcmread(f, stop_before_pixels=True)
+        # Skip the Pixel Data tag, VR, reserved bytes and undefined length
+        # (12 bytes, explicit VR) to reach the Basic Offset Table item.
+        f.seek(12, io.SEEK_CUR)
+        fragments = generate_frames(f, number_of_frames=frame_count, endianness=endianness)
+        for index in range(last + 1):
+            try:
+                yield next(fragments)
+            except StopIteration:
+                raise PreviewError(
+                    f"frame {index} is missing: the pixel data ends early"
+                ) from None
+            except Exception as exc:
+                raise PreviewError(f"frame {index} could not be read: {exc}") from exc
+
+
 def _jpeg_fragment_frames(
     path: Path, header: Dataset, frame_count: int, size: tuple[int, int] | None = None
 ) -> Callable[[Iterable[int] | None], Iterator[np.ndarray]]:
     shape = (int(header.Rows), int(header.Columns))
     target = shape if size is None else (size[1], size[0])
     mode = "RGB" if int(header.get("SamplesPerPixel", 1)) == 3 else "L"
-    endianness = "<" if header.file_meta.TransferSyntaxUID.is_little_endian else ">"
 
     def iterate(indices: Iterable[int] | None) -> Iterator[np.ndarray]:
         wanted = None if indices is None else set(indices)
         last = frame_count - 1 if wanted is None else max(wanted, default=-1)
-        with path.open("rb") as f:
-            pydicom.dcmread(f, stop_before_pixels=True)
-            # Skip the Pixel Data tag, VR, reserved bytes and undefined length
-            # (12 bytes, explicit VR) to reach the Basic Offset Table item.
-            f.seek(12, io.SEEK_CUR)
-            fragments = generate_frames(f, number_of_frames=frame_count, endianness=endianness)
-            for index in range(last + 1):
-                try:
-                    encoded = next(fragments)
-                except StopIteration:
-                    raise PreviewError(
-                        f"frame {index} is missing: the pixel data ends early"
-                    ) from None
-                except Exception as exc:
-                    raise PreviewError(f"frame {index} could not be read: {exc}") from exc
-                if wanted is not None and index not in wanted:
-                    continue
-                yield _decode_jpeg_frame(encoded, index, mode, shape, target)
+        for index, encoded in enumerate(jpeg_fragments(path, header, frame_count, last)):
+            if wanted is not None and index not in wanted:
+                continue
+            yield _decode_jpeg_frame(encoded, index, mode, shape, target)
 
     return iterate
 

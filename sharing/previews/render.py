@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .clips import RawFrames, encode_clip
+from .clips import RawFrames, encode_clip, encode_jpeg_clip
 from .errors import PreviewError
 from .frame_rate import clip_frame_rate
 from .frames import FrameSource, open_frame_source
@@ -134,9 +134,17 @@ def render_clip(
         with _removed_on_failure(media, poster, thumbnail):
             written = source.remux(media)
             _check_frame_count(written, source)
-            image = mapping(next(iter(source.frames([0]))))
-            write_still(image, poster)
-            write_thumbnail(image, thumbnail)
+            _write_poster_and_thumbnail(mapping(next(iter(source.frames([0])))), poster, thumbnail)
+        return RenderedPreview("clip", media, thumbnail, poster, width + width % 2, height + height % 2,
+                               written, fps)
+
+    if (source.encoded_frames is not None and (width, height) == (source.columns, source.rows)
+            and mapping.is_identity(np.uint8)):
+        # JPEG frames displayed as stored: ffmpeg decodes them itself, off Python's critical path.
+        with _removed_on_failure(media, poster, thumbnail):
+            written = encode_jpeg_clip(source.encoded_frames(), media, width=width, height=height, fps=fps)
+            _check_frame_count(written, source)
+            _write_poster_and_thumbnail(mapping(next(iter(source.frames([0])))), poster, thumbnail)
         return RenderedPreview("clip", media, thumbnail, poster, width + width % 2, height + height % 2,
                                written, fps)
 
@@ -152,9 +160,14 @@ def render_clip(
         raw = RawFrames(width, height, mapping.pixel_format, fps)
         written = encode_clip(display_frames(), media, raw)
         _check_frame_count(written, source)
-        write_still(first[0], poster)
-        write_thumbnail(first[0], thumbnail)
+        _write_poster_and_thumbnail(first[0], poster, thumbnail)
     return RenderedPreview("clip", media, thumbnail, poster, width + width % 2, height + height % 2, written, fps)
+
+
+def _write_poster_and_thumbnail(image: np.ndarray, poster: Path, thumbnail: Path) -> None:
+    # The poster is what the player shows before playing: frame 0.
+    write_still(image, poster)
+    write_thumbnail(image, thumbnail)
 
 
 def _check_frame_count(written: int, source: FrameSource) -> None:
