@@ -18,7 +18,7 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import closing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import BinaryIO
 
@@ -49,6 +49,7 @@ ENCODER_PRESET = "veryfast"
 # MPEG-2 has no constant-quality mode in FFmpeg's encoder; aim at the source's bit rate.
 MPEG2_MIN_BITRATE = 4_000_000
 CHUNK = 1 << 20
+READ_BUFFER = 1 << 20
 FALLBACK_RATE = Fraction(30)
 
 
@@ -70,6 +71,8 @@ class VideoInfo:
         E.g. ``yuv420p``, ``yuv420p10le``.
     rate : fractions.Fraction | None
         The stream's frame rate when it declares one.
+    first_frame : av.VideoFrame
+        The decoded first frame, for a caller that shows it (a poster).
     """
 
     container: str
@@ -79,14 +82,18 @@ class VideoInfo:
     height: int
     pixel_format: str
     rate: Fraction | None
+    first_frame: object = field(default=None, repr=False, compare=False)
 
     @property
     def has_timestamps(self) -> bool:
         return self.container not in ELEMENTARY
 
 
-def open_container(stream: BinaryIO):
+def open_container(stream: BinaryIO, *, threads: bool = True):
     """Open ``stream`` with FFmpeg, probing its container; return (container, video stream).
+
+    ``threads`` turns on frame threading, which pays off over a whole clip
+    but delays the first frame (a check needs only that one).
 
     Raises
     ------
@@ -94,14 +101,16 @@ def open_container(stream: BinaryIO):
         Not a stream FFmpeg can read, or one without video.
     """
     try:
-        container = av.open(stream, mode="r")
+        # Large reads: each one is a Python call into the fragment reader.
+        container = av.open(stream, mode="r", buffer_size=READ_BUFFER)
     except (av.FFmpegError, ValueError, OSError) as exc:
         raise AnonymizationError(f"the video stream cannot be read: {_ffmpeg_reason(exc)}") from None
     if not container.streams.video:
         container.close()
         raise AnonymizationError("the video's Pixel Data holds no video track")
     video = container.streams.video[0]
-    video.thread_type = "AUTO"  # frame threads: both cores decode
+    if threads:
+        video.thread_type = "AUTO"  # frame threads: both cores decode
     return container, video
 
 
@@ -120,7 +129,7 @@ def probe_video(stream: BinaryIO, syntax: VideoSyntax | None = None) -> VideoInf
     AnonymizationError
         No frame decodes, or the codec is not the one the transfer syntax names.
     """
-    container, video = open_container(stream)
+    container, video = open_container(stream, threads=False)
     with closing(container):
         first = next(_decoded(container, video), None)
         if first is None:
@@ -128,7 +137,7 @@ def probe_video(stream: BinaryIO, syntax: VideoSyntax | None = None) -> VideoInf
         info = VideoInfo(
             container=container.format.name, codec=video.codec_context.name,
             profile=video.codec_context.profile, width=first.width, height=first.height,
-            pixel_format=first.format.name, rate=_declared_rate(video),
+            pixel_format=first.format.name, rate=_declared_rate(video), first_frame=first,
         )
     if syntax is not None and info.codec not in DECODERS[syntax.family]:
         raise AnonymizationError(

@@ -195,7 +195,7 @@ def _video_source(path: Path, header: Dataset, frame_count: int) -> FrameSource:
     if video.can_remux(info, max_side=PATIENT_MAX_SIDE):
         def remux(output: Path) -> int:
             return video.remux_to_mp4(element, output)
-    iterate = video.decoded_frames(element, width=width, height=height)
+    iterate = video.decoded_frames(element, width=width, height=height, first=info.first_frame)
     return FrameSource(video.display_header(header), frame_count, info.height, info.width, "video", iterate,
                        size=(width, height), remux=remux)
 

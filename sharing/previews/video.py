@@ -80,10 +80,17 @@ def display_header(header: Dataset) -> Dataset:
     return display
 
 
-def decoded_frames(element: PixelElement, *, width: int, height: int):
-    """A frame iterator factory: RGB ``uint8`` frames scaled by swscale to `width` x `height`."""
+def decoded_frames(element: PixelElement, *, width: int, height: int, first=None):
+    """A frame iterator factory: RGB ``uint8`` frames scaled by swscale to `width` x `height`.
+
+    `first`, the first frame already decoded by the check, serves a request for frame 0 alone
+    (the poster) without opening the stream again.
+    """
 
     def iterate(indices: Iterable[int] | None) -> Iterator[np.ndarray]:
+        if first is not None and indices is not None and list(indices) == [0]:
+            yield first.to_ndarray(format="rgb24", width=width, height=height)
+            return
         wanted = None if indices is None else set(indices)
         last = None if wanted is None else max(wanted, default=-1)
         try:
@@ -109,7 +116,7 @@ def remux_to_mp4(element: PixelElement, path: Path) -> int:
     """
     try:
         with VideoBitstream.from_element(element) as stream, atomic_output(path) as tmp:
-            container, video = open_container(stream)
+            container, video = open_container(stream, threads=False)
             with closing(container):
                 return _copy_packets(container, video, tmp)
     except AnonymizationError as exc:
