@@ -37,7 +37,7 @@ from pydicom.uid import UID
 from .engine import HeaderChange, deidentify_header, record_method
 from .errors import AnonymizationError
 from .io import NotDicomFile, SourceInstance, build_file_meta, read_instance, write_atomically, write_dataset_with_pixels
-from .pixels import CleanedPixels, clean_frames, codecs, plan_pixel_cleaning
+from .pixels import CleanedPixels, clean_frames, codecs, plan_pixel_cleaning, rewrap_unverified_video
 from .pixels.stream import copy_pixel_element, iter_encapsulated_frames, iter_native_frames, write_encapsulated_pixel_data, write_native_pixel_data
 from .video import VideoBitstream, write_video_pixel_data
 from .profiles import OPAQUE_PAYLOAD_CLASSES, SECONDARY_CAPTURE_PREFIX, STRUCTURED_REPORT_PREFIX, Profile
@@ -195,6 +195,8 @@ def _prepare(ds: Dataset, *, profile: Profile, key: bytes, has_pixels: bool, tra
     elif cleaning:
         # Unverified: never claim the pixels are clean.
         ds.BurnedInAnnotation = "YES"
+        cleaned = rewrap_unverified_video(pixel_module, transfer_syntax=transfer_syntax,
+                                          video_bitstream=video_bitstream)
     elif original_burned_in is not None and "BurnedInAnnotation" not in ds and profile.name != "strict":
         ds.BurnedInAnnotation = original_burned_in
     return _Prepared(change, plan.source if plan else None, cleaned, cleaning)

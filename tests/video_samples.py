@@ -39,6 +39,7 @@ class VideoRecipe:
     frames: int = 24
     fps: Fraction = Fraction(25)
     fragments: int = 1
+    audio: bool = False  # a sound track (PS3.5 8.2.12 allows one) that could hold a spoken name
 
 
 def clip_frame(index: int, width: int, height: int) -> np.ndarray:
@@ -65,10 +66,20 @@ def encode_stream(recipe: VideoRecipe) -> bytes:
             stream.options = {"x265-params": "log-level=error"}
         elif recipe.encoder == "mpeg2video":
             stream.bit_rate = 4_000_000
+        sound = None
+        if recipe.audio:
+            sound = output.add_stream("mp2", rate=48000, layout="mono")
+            sound.metadata["title"] = MARKER
         for index in range(recipe.frames):
             frame = av.VideoFrame.from_ndarray(clip_frame(index, recipe.width, recipe.height), format="rgb24")
             output.mux(stream.encode(frame))
+            if sound is not None:
+                samples = av.AudioFrame.from_ndarray(np.zeros((1, 1920), np.int16), format="s16", layout="mono")
+                samples.sample_rate, samples.pts = 48000, index * 1920
+                output.mux(sound.encode(samples))
         output.mux(stream.encode(None))
+        if sound is not None:
+            output.mux(sound.encode(None))
     return buffer.getvalue()
 
 

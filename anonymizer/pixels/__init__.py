@@ -18,12 +18,13 @@ import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.uid import JPEGBaseline8Bit, RLELossless, UID
 
-from ..video import VideoSyntax, reencode_video, video_syntax
+from ..video import VideoSyntax, reencode_video, rewrap_video, video_syntax
 from . import codecs
 from ..errors import AnonymizationError
 from .regions import PixelPlan, mask_outside_regions, plan_pixel_cleaning
 
-__all__ = ["PixelPlan", "CleanedPixels", "clean_frames", "mask_outside_regions", "plan_pixel_cleaning"]
+__all__ = ["PixelPlan", "CleanedPixels", "clean_frames", "mask_outside_regions", "plan_pixel_cleaning",
+           "rewrap_unverified_video"]
 
 EXPLICIT_VR_LITTLE_ENDIAN = UID("1.2.840.10008.1.2.1")
 NATIVE_SYNTAXES = frozenset({"1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2", "1.2.840.10008.1.2.1.99"})
@@ -158,6 +159,29 @@ def _clean_video(pixel_module: Dataset, plan: PixelPlan, syntax: VideoSyntax,
         lossy_method=syntax.lossy_method,
         single_fragment=True,
         lossy_ratio=f"{ratio:.2f}"[:16],
+    )
+
+
+def rewrap_unverified_video(pixel_module: Dataset, *, transfer_syntax: str,
+                            video_bitstream: Callable[[], BinaryIO] | None) -> CleanedPixels | None:
+    """A video whose pixels cannot be cleaned still loses what is not its pictures.
+
+    Audio, other tracks, container metadata and the codec's user data can
+    carry a spoken or written identifier; the pictures are copied as they
+    are (no re-encoding). Returns None for other syntaxes and for bare
+    elementary streams, which are copied byte for byte.
+    """
+    syntax = video_syntax(transfer_syntax)
+    if syntax is None or video_bitstream is None:
+        return None
+    frames_count = int(pixel_module.get("NumberOfFrames", 1) or 1)
+    with video_bitstream() as stream:
+        copied = rewrap_video(stream, syntax, expected_frames=frames_count)
+    if copied is None:
+        return None
+    return CleanedPixels(
+        transfer_syntax=UID(syntax.uid), photometric=str(pixel_module.PhotometricInterpretation).strip(),
+        frames=copied.chunks(), encapsulated=True, total_length=copied.length, single_fragment=True,
     )
 
 

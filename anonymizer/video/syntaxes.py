@@ -68,6 +68,16 @@ _MPEG2_HL = (("profile", "4"), ("level", "4"), ("maxrate", "80000000"), ("bufsiz
 _HEVC_L51 = (("x265-params", "log-level=error:level-idc=51"),)
 
 
+# Where each family carries free user data (encoder banners, captions, anything a device writes):
+# H.264 SEI (NAL type 6), HEVC prefix and suffix SEI (39, 40), MPEG-2 user_data (start code 0xB2).
+# FFmpeg's filter_units bitstream filter drops them when a stream is copied without re-encoding.
+USER_DATA_FILTERS = {
+    "h264": "filter_units=remove_types=6",
+    "hevc": "filter_units=remove_types=39|40",
+    "mpeg2": "filter_units=remove_types=178",
+}
+
+
 def _row(syntax, family, encoder, method, options, **extra):
     return VideoSyntax(str(syntax), family, encoder, method, options, **extra)
 

@@ -26,7 +26,7 @@ import av
 import numpy as np
 
 from ..errors import AnonymizationError
-from .syntaxes import VideoSyntax
+from .syntaxes import USER_DATA_FILTERS, VideoSyntax
 
 # FFmpeg's demuxer name -> the muxer that writes the same container.
 CONTAINERS = {
@@ -231,6 +231,61 @@ def reencode_video(stream: BinaryIO, syntax: VideoSyntax, *, clean: Callable[[np
     except BaseException:
         output_file.close()
         raise
+
+
+def rewrap_video(stream: BinaryIO, syntax: VideoSyntax, *, expected_frames: int) -> EncodedVideo | None:
+    """Copy only the video, packet by packet, into the same container: no re-encoding.
+
+    For a clip whose pixels are not cleaned: audio, subtitles, data tracks,
+    container metadata and the codec's user data (:data:`USER_DATA_FILTERS`)
+    are left behind. Returns None for an elementary stream, which has no
+    container and no other track to leave behind.
+
+    Raises
+    ------
+    AnonymizationError
+        The stream cannot be demuxed, or holds another number of frames.
+    """
+    container, video = open_container(stream, threads=False)
+    with closing(container):
+        if container.format.name in ELEMENTARY:
+            return None
+        muxer = CONTAINERS.get(container.format.name)
+        if muxer is None:
+            raise AnonymizationError(f"the video container {container.format.name} is not one DICOM allows")
+        output_file = tempfile.TemporaryFile()
+        try:
+            with av.open(output_file, mode="w", format=muxer) as output:
+                count = copy_video_packets(container, video, output, syntax.family)
+            if count != expected_frames:
+                raise AnonymizationError(
+                    f"the video holds {count} frame(s) but NumberOfFrames says {expected_frames}")
+            return EncodedVideo(output_file, output_file.seek(0, 2), count)
+        except av.FFmpegError as exc:
+            output_file.close()
+            raise AnonymizationError(f"the video could not be copied: {_ffmpeg_reason(exc)}") from None
+        except BaseException:
+            output_file.close()
+            raise
+
+
+def copy_video_packets(container, video, output, family: str) -> int:
+    """Mux `video`'s packets into `output` through the family's user-data filter; return the count."""
+    target = output.add_stream_from_template(video)
+    target.metadata.clear()
+    user_data = av.bitstream.BitStreamFilterContext(USER_DATA_FILTERS[family], video)
+    copied = 0
+    for packet in container.demux(video):
+        # The demuxer ends with an empty packet, which flushes the filter. (Filtering takes the
+        # packet's data, so decide before.)
+        last = packet.dts is None
+        for filtered in user_data.filter(None if last else packet):
+            filtered.stream = target
+            output.mux(filtered)
+            copied += 1
+        if last:
+            break
+    return copied
 
 
 def _encode_all(container, video, output_file, muxer, syntax, rgb, rate, clean, *, source_bytes, expected_frames) -> int:

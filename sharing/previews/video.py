@@ -27,14 +27,15 @@ from pydicom.dataset import Dataset
 
 from anonymizer.errors import AnonymizationError
 from anonymizer.pixels.stream import PixelElement, locate_pixel_element
-from anonymizer.video import VideoBitstream, VideoInfo, iter_frames, open_container, probe_video, video_syntax
+from anonymizer.video import (
+    VideoBitstream, VideoInfo, copy_video_packets, iter_frames, open_container, probe_video, video_syntax,
+)
 
 from .atomic import atomic_output
 from .errors import PreviewError
 
 # What plays inline in Safari, Chrome and Firefox on phones and desktops.
 REMUXABLE_PROFILES = frozenset({"Baseline", "Constrained Baseline", "Main", "High"})
-DROP_SEI = "filter_units=remove_types=6"
 
 
 def pixel_element(path: Path, header: Dataset) -> PixelElement:
@@ -126,20 +127,6 @@ def remux_to_mp4(element: PixelElement, path: Path) -> int:
 
 
 def _copy_packets(container, video, tmp: Path) -> int:
-    copied = 0
     # +faststart: the index (moov) before the media, so playback starts before the download ends.
     with av.open(str(tmp), mode="w", format="mp4", options={"movflags": "+faststart"}) as output:
-        target = output.add_stream_from_template(video)
-        target.metadata.clear()
-        drop_sei = av.bitstream.BitStreamFilterContext(DROP_SEI, video)
-        for packet in container.demux(video):
-            # The demuxer ends with an empty packet; it flushes the filter. (Filtering takes the
-            # packet's data, so decide before.)
-            last = packet.dts is None
-            for filtered in drop_sei.filter(None if last else packet):
-                filtered.stream = target
-                output.mux(filtered)
-                copied += 1
-            if last:
-                break
-    return copied
+        return copy_video_packets(container, video, output, "h264")

@@ -98,6 +98,26 @@ def test_stereo_h264_keeps_its_base_view_under_the_2d_syntax(tmp_path, out_dir):
     assert out.get("StereoPairsPresent", "NO") == "NO"
 
 
+def test_a_clip_strict_cannot_clean_keeps_its_pictures_but_loses_sound_metadata_and_user_data(tmp_path, out_dir):
+    recipe = VideoRecipe(str(uid.MPEG4HP41), "libx264", "mpegts", audio=True)
+    ds = video_dataset(recipe)
+    del ds.SequenceOfUltrasoundRegions  # nothing says where the text is
+    ds.save_as(tmp_path / "clip.dcm", enforce_file_format=True)
+    result = anonymize_file(tmp_path / "clip.dcm", out_dir / "out.dcm", profile=strict_profile(), key=KEY)
+    assert result.status == "written" and not result.pixels_verified
+    out = pydicom.dcmread(result.output)
+    assert out.BurnedInAnnotation == "YES", "unverified pixels must never be claimed clean"
+    assert MARKER.encode() not in out.PixelData, "the container's metadata survived"
+    assert b"x264" not in out.PixelData, "the encoder's user data (SEI) survived"
+    instance = read_instance(Path(result.output))
+    with VideoBitstream.from_element(instance.pixels) as stream, av.open(stream) as container:
+        assert not container.streams.audio, "the sound track survived"
+    frames, _, _, _, _ = stream_of(Path(result.output))
+    source_frames, _, _, _, _ = stream_of(tmp_path / "clip.dcm")
+    assert len(frames) == recipe.frames
+    assert all(np.array_equal(a, b) for a, b in zip(frames, source_frames)), "the pictures were re-encoded"
+
+
 def test_basic_profile_copies_the_stream_byte_for_byte(tmp_path, out_dir):
     source = write_video(tmp_path / "clip.dcm", STRICT_CASES["hevc-main"])
     result = anonymize_file(source, out_dir / "out.dcm", profile=basic_profile(), key=KEY)
