@@ -88,6 +88,9 @@ def test_the_api_and_the_staff_upload_accept_video_clips(api, client, staff, cli
     assert page.status_code == 201 and page.json()["accepted"] == 2, page.content
     frames = {i.transfer_syntax_uid: i.number_of_frames for i in Instance.objects.all()}
     assert frames == {r.syntax: r.frames for r in RECIPES.values()}
+    for instance in Instance.objects.all():  # the staff view shows each clip's first frame
+        thumbnail = client.get(reverse("instance-thumbnail", args=[instance.study_id, instance.pk]))
+        assert thumbnail.status_code == 200 and thumbnail["Content-Type"] == "image/jpeg", instance.transfer_syntax_uid
 
 
 def test_a_video_whose_first_frame_does_not_decode_is_refused_with_a_sentence(api, tmp_path, settings):

@@ -27,6 +27,7 @@ CASES = {
     "h264-mp4-fragmentable": (VideoRecipe(str(uid.MPEG4HP41F), "libx264", "mp4", fragments=3), True),
     "h264-elementary": (VideoRecipe(str(uid.MPEG4HP422D), "libx264", "h264"), False),
     "hevc-ts": (VideoRecipe(str(uid.HEVCMP51), "libx265", "mpegts", fps=Fraction(30)), False),
+    "hevc-main10-ts": (VideoRecipe(str(uid.HEVCM10P51), "libx265", "mpegts", pixel_format="yuv420p10le"), False),
     "mpeg2-ps": (VideoRecipe(str(uid.MPEG2MPML), "mpeg2video", "vob"), False),
 }
 KEY = b"video-preview-key"
