@@ -18,9 +18,9 @@ import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.uid import JPEGBaseline8Bit, RLELossless, UID
 
+from ..errors import AnonymizationError
 from ..video import VideoSyntax, reencode_video, rewrap_video, video_syntax
 from . import codecs
-from ..errors import AnonymizationError
 from .regions import PixelPlan, mask_outside_regions, plan_pixel_cleaning
 
 __all__ = ["PixelPlan", "CleanedPixels", "clean_frames", "mask_outside_regions", "plan_pixel_cleaning",

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pydicom
 import pytest
-import requests
 from django.urls import reverse
 from dicomweb_client.api import DICOMwebClient
 from pydicom import uid
