@@ -40,6 +40,7 @@ class VideoRecipe:
     fps: Fraction = Fraction(25)
     fragments: int = 1
     audio: bool = False  # a sound track (PS3.5 8.2.12 allows one) that could hold a spoken name
+    x264_params: str = ""  # e.g. frame-packing=3 for side-by-side 3D
 
 
 def clip_frame(index: int, width: int, height: int) -> np.ndarray:
@@ -64,6 +65,8 @@ def encode_stream(recipe: VideoRecipe) -> bytes:
         stream.width, stream.height, stream.pix_fmt = recipe.width, recipe.height, recipe.pixel_format
         if recipe.encoder == "libx265":
             stream.options = {"x265-params": "log-level=error"}
+        elif recipe.x264_params:
+            stream.options = {"x264-params": recipe.x264_params}
         elif recipe.encoder == "mpeg2video":
             stream.bit_rate = 4_000_000
         sound = None

@@ -15,6 +15,7 @@ do the codec work; this module keeps the promises around it:
 
 from __future__ import annotations
 
+import struct
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import closing
@@ -42,6 +43,9 @@ ELEMENTARY = frozenset({"h264", "hevc", "mpegvideo"})
 
 # The decoder names FFmpeg reports, per family of the transfer syntax.
 DECODERS = {"mpeg2": ("mpeg2video", "mpeg1video"), "h264": ("h264",), "hevc": ("hevc",)}
+
+# FFmpeg's AVStereo3DType -> x264's --frame-packing (H.264 Table D-8, frame_packing_arrangement_type).
+STEREO3D_TO_X264 = {1: 3, 2: 4, 3: 5, 4: 0, 5: 3, 6: 2, 7: 1}
 
 # Near-transparent re-encoding: the output is an archive copy, not a preview.
 X264_CRF, X265_CRF = "18", "20"
@@ -322,6 +326,10 @@ def _add_encoder(output, syntax: VideoSyntax, first, source, rate: Fraction, *, 
     options = dict(syntax.options)
     if syntax.family == "h264":
         options.update(crf=X264_CRF, preset=ENCODER_PRESET)
+        packing = _x264_frame_packing(first)
+        if packing is not None:
+            # 3D video (PS3.5 8.2.8): the frame-packing SEI says how the two views share a picture.
+            options["x264-params"] = f"{options.get('x264-params', '')}:frame-packing={packing}".lstrip(":")
     elif syntax.family == "hevc":
         options.update(crf=X265_CRF, preset=ENCODER_PRESET)
     else:
@@ -336,6 +344,15 @@ def _add_encoder(output, syntax: VideoSyntax, first, source, rate: Fraction, *, 
         if value is not None:
             setattr(context, attribute, value)
     return encoder
+
+
+def _x264_frame_packing(frame) -> int | None:
+    """x264's --frame-packing for the source's stereo 3D arrangement, None for 2D."""
+    for side_data in frame.side_data:
+        if side_data.type.name == "STEREO3D":
+            (kind,) = struct.unpack_from("<i", bytes(side_data))
+            return STEREO3D_TO_X264.get(kind)
+    return None
 
 
 def _decoded(container, video) -> Iterator[av.VideoFrame]:

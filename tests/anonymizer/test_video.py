@@ -87,6 +87,15 @@ def test_a_second_lossy_generation_is_listed_after_the_first(tmp_path, out_dir):
     assert list(out.LossyImageCompressionRatio)[0] == 40
 
 
+def test_3d_h264_keeps_its_frame_packing(tmp_path, out_dir):
+    recipe = VideoRecipe(str(uid.MPEG4HP423D), "libx264", "mpegts", x264_params="frame-packing=3")
+    source = write_video(tmp_path / "3d.dcm", recipe)
+    result = anonymize_file(source, out_dir / "out.dcm", profile=strict_profile(), key=KEY)
+    assert result.pixels_verified, result.reason
+    _, first, _, _, _ = stream_of(Path(result.output))
+    assert "STEREO3D" in {side.type.name for side in first.side_data}, "the side-by-side arrangement was lost"
+
+
 def test_stereo_h264_keeps_its_base_view_under_the_2d_syntax(tmp_path, out_dir):
     recipe = VideoRecipe(str(uid.MPEG4HP42STEREO), "libx264", "mpegts")
     ds = video_dataset(recipe)
