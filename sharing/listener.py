@@ -17,6 +17,7 @@ from pynetdicom import AE, AllStoragePresentationContexts, evt
 from pynetdicom.sop_class import Verification
 from pydicom import uid
 
+from anonymizer.defects import report_defect
 from anonymizer.video import VIDEO_SYNTAXES
 
 from .ingest import RejectedFile, ingest_dicom_file
@@ -27,9 +28,10 @@ log = logging.getLogger(__name__)
 
 VIDEO_TRANSFER_SYNTAXES = [uid.UID(syntax) for syntax in VIDEO_SYNTAXES]
 
-# Uncompressed, deflate, JPEG baseline/extended/lossless, JPEG-LS, JPEG 2000 and RLE: what carts
-# send; and the video syntaxes (MPEG-2, H.264, HEVC) that cardiac and general ultrasound systems
-# export clips in, each checked by decoding its first frame at ingest.
+# Uncompressed, deflate, JPEG baseline/extended/lossless, JPEG-LS, JPEG 2000, HTJ2K and RLE: what
+# carts send, and every still-image syntax pydicom's installed decoders read; and the video
+# syntaxes (MPEG-2, H.264, HEVC) that cardiac and general ultrasound systems export clips in, each
+# checked by decoding its first frame at ingest.
 ACCEPTED_TRANSFER_SYNTAXES = [
     uid.ExplicitVRLittleEndian,
     uid.ImplicitVRLittleEndian,
@@ -43,6 +45,9 @@ ACCEPTED_TRANSFER_SYNTAXES = [
     uid.JPEGLSNearLossless,
     uid.JPEG2000Lossless,
     uid.JPEG2000,
+    uid.HTJ2KLossless,
+    uid.HTJ2KLosslessRPCL,
+    uid.HTJ2K,
     uid.RLELossless,
     *VIDEO_TRANSFER_SYNTAXES,
 ]
@@ -89,8 +94,9 @@ def handle_store(event) -> int:
     except OSError:
         log.exception("C-STORE failed while storing")
         return STATUS_OUT_OF_RESOURCES
-    except Exception:
-        log.exception("C-STORE failed")
+    except Exception as exc:
+        # A defect (or an IngestDefect already logged by the anonymizer): stack and reference, no identifiers.
+        report_defect(exc, where="storing a C-STORE object", logger=log)
         return STATUS_CANNOT_UNDERSTAND
     finally:
         path.unlink(missing_ok=True)

@@ -67,8 +67,8 @@ def send_email(share: Share, to: str, link: str, key: str) -> None:
         if exc.smtp_code >= 500:
             raise PermanentDeliveryError(f"the mail server refused the message ({exc.smtp_code})") from None
         raise TransientDeliveryError(f"the mail server deferred the message ({exc.smtp_code})") from None
-    except (smtplib.SMTPException, socket.timeout, ConnectionError, OSError) as exc:
-        raise TransientDeliveryError(f"the mail server could not be reached ({exc.__class__.__name__})") from None
+    except (smtplib.SMTPException, socket.timeout, ConnectionError, OSError):
+        raise TransientDeliveryError("the mail server could not be reached") from None
 
 
 def send_sms(share: Share, to: str, link: str, key: str) -> None:

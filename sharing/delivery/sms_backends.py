@@ -81,8 +81,8 @@ class TwilioSmsBackend:
                 data={"To": to, "From": self.sender, "Body": body},
                 headers={"I-Twilio-Idempotency-Token": idempotency_key}, timeout=15,
             )
-        except requests.RequestException as exc:
-            raise SmsError(f"Twilio unreachable ({exc.__class__.__name__})", permanent=False) from None
+        except requests.RequestException:
+            raise SmsError("the SMS provider (Twilio) could not be reached", permanent=False) from None
         if response.status_code in (429,) or response.status_code >= 500:
             raise SmsError(f"Twilio answered {response.status_code}", permanent=False)
         if response.status_code >= 400:

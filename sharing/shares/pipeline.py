@@ -21,11 +21,17 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from anonymizer.defects import defect_sentence, report_defect
+
 from ..anonymization import anonymize_strict
 from ..models import Instance, Share, ShareEvent, ShareExclusion, ShareItem
 
 log = logging.getLogger(__name__)
 
+UNREADABLE_REASON = "This image could not be anonymized: its file is damaged or uses a format the portal cannot read yet"
+UNRENDERABLE_REASON = "No preview could be made of this image: it uses a format the portal cannot display yet"
+STORAGE_REASON = ("The stored file of this image could not be read (reference {reference}). "
+                  "Try again later; if it keeps failing, give the reference to support.")
 UNVERIFIED_REASON = "burned-in text in the pixels could not be verified clean; review it and accept it to include it"
 DOCUMENT_NEEDS_PASSCODE = "documents are shared only behind a passcode; set one for the link to include them"
 
@@ -176,13 +182,15 @@ def anonymize_one(share: Share, instance: Instance, work: Path, *, accepted: boo
         result = anonymize_strict(source, anonymized, clinic_id=share.clinic_id, accept_unverified=accepted)
         source.unlink(missing_ok=True)
     except Exception as exc:
-        log.exception("share %s: instance %s could not be prepared", share.pk, instance.pk)
-        exclude(share, instance, f"could not be read from storage ({exc.__class__.__name__})")
+        reference = report_defect(exc, where=f"reading instance {instance.pk} of share {share.pk} from storage", logger=log)
+        exclude(share, instance, STORAGE_REASON.format(reference=reference))
         return None
     if result.status == "discarded":
         exclude(share, instance, f"not an image: {result.reason}")
+    elif result.status == "failed":
+        exclude(share, instance, result.reason)  # a defect: the sentence with its reference
     elif result.status != "written":
-        exclude(share, instance, f"could not be anonymized: {result.reason}")
+        exclude(share, instance, f"{UNREADABLE_REASON} ({result.reason})")
     elif not result.pixels_verified and not accepted:
         exclude(share, instance, UNVERIFIED_REASON, acceptable=True)
     else:
@@ -203,14 +211,15 @@ def publish_previews(share: Share, renderable: list[tuple[Instance, Path]], work
         stems = [(path, f"item-{start + index}") for index, (_, path) in enumerate(batch)]
         results = render_instances(stems, work / "out", workers=workers)
         for offset, ((instance, _), result) in enumerate(zip(batch, results)):
-            if isinstance(result, (PreviewError, Exception)):
-                exclude(share, instance, f"could not be rendered: {result}")
+            if isinstance(result, PreviewError):
+                reason = result.reason if result.reference else f"{UNRENDERABLE_REASON} ({result.reason})"
+                exclude(share, instance, reason)
                 continue
             try:
                 store_item(share, instance, result, position=base + start + offset)
             except Exception as exc:
-                log.exception("share %s: instance %s could not be published", share.pk, instance.pk)
-                exclude(share, instance, f"could not be published ({exc.__class__.__name__})")
+                reference = report_defect(exc, where=f"publishing instance {instance.pk} of share {share.pk}", logger=log)
+                exclude(share, instance, defect_sentence(reference))
         set_step(share, "rendering", owner=owner, progress_done=share.items.exclude(instance=None).count())
 
 

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from .. import contacts
 from ..models import Clinic, Instance, Share, ShareEvent, ShareExclusion, ShareToken, Study
+from .passcodes import validate_passcode
 from .tokens import hash_token, new_token
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,10 @@ def create_share(request: ShareRequest, *, user=None) -> Share:
     study = request.study
     clinic = study.clinic
     channel, contact, mask = validate_contact(clinic, email=request.email, phone=request.phone)
+    try:
+        validate_passcode(request.passcode)
+    except ValidationError as exc:
+        raise ValidationError({"passcode": exc.messages}) from None
     instances = selected_instances(study, request.instance_ids)
     if not instances:
         raise ValidationError({"instances": ["This study has no images to share yet."]})

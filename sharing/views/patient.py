@@ -3,31 +3,29 @@
 No login: the token is the key. Only its hash is stored, so a lookup hashes and queries the same
 way for every token; an unknown token costs the same time as a known one and answers 404.
 Expired or revoked links answer 410 with a clear page. Every response says no-store and
-no-referrer, so the link does not leak through caches or Referer headers.
+no-referrer, so the link does not leak through caches or Referer headers; the passcode page says
+same-origin, so its form can post (see `passcode`).
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import zipfile
 
 from django.http import FileResponse, Http404, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone, translation
 from django.core.cache import caches
-from django.db.models import F
 from django.template.loader import render_to_string
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from ..models import Clinic, Share, ShareEvent, ShareItem, ShareToken
-from ..ratelimits import limit_link, limit_passcode
+from ..ratelimits import client_address, limit_link, limit_passcode
+from ..shares.lockout import Attempt, is_locked, try_passcode
 from ..shares.service import record_event
 from ..shares.tokens import hash_token
 from .ranges import ranged_file_response
 
-PASSCODE_ATTEMPTS = 5
-PASSCODE_LOCKOUT = dt.timedelta(minutes=15)
 SESSION_KEY = "unlocked_shares"
 
 
@@ -138,36 +136,27 @@ def passcode(request, token: str):
         return response
     if is_unlocked(request, share):
         return private(redirect("patient-landing", token=token))
-    now = timezone.now()
+    # Lockout per link and client address, with a ceiling per link (sharing/shares/lockout.py).
+    address = client_address(request)
     error = ""
-    locked = share.passcode_locked_until and share.passcode_locked_until > now
+    locked = is_locked(share, address)
     if request.method == "POST" and not locked:
-        if share.passcode_locked_until:
-            # An expired lockout starts a fresh window; the condition makes exactly one request reset it.
-            Share.objects.filter(pk=share.pk, passcode_locked_until=share.passcode_locked_until).update(
-                failed_passcode_attempts=0, passcode_locked_until=None
-            )
-        # Charge the attempt before checking it, in one atomic UPDATE, and never reset the count on
-        # lockout: parallel guesses each count, so no more than PASSCODE_ATTEMPTS are ever checked.
-        Share.objects.filter(pk=share.pk).update(failed_passcode_attempts=F("failed_passcode_attempts") + 1)
-        attempts = Share.objects.values_list("failed_passcode_attempts", flat=True).get(pk=share.pk)
-        if attempts > PASSCODE_ATTEMPTS:
-            locked = True
-        elif share.check_passcode(request.POST.get("passcode", "").strip()):
-            Share.objects.filter(pk=share.pk).update(failed_passcode_attempts=0, passcode_locked_until=None)
+        outcome, locked = try_passcode(share, address, request.POST.get("passcode", "").strip())
+        if outcome is Attempt.RIGHT:
             request.session.cycle_key()
             request.session[SESSION_KEY] = request.session.get(SESSION_KEY, []) + [share.public_id.hex]
             return private(redirect("patient-landing", token=token))
-        else:
-            error = "wrong"
-            locked = attempts >= PASSCODE_ATTEMPTS
-        if locked:
-            Share.objects.filter(pk=share.pk, passcode_locked_until__isnull=True).update(passcode_locked_until=now + PASSCODE_LOCKOUT)
+        error = "wrong" if outcome is Attempt.WRONG else ""
     status = 429 if locked else (400 if error else 200)
     with translation.override(share.clinic.language or "en"):
         response = render(request, "sharing/patient/passcode.html",
                           {"clinic": share.clinic, "error": error, "locked": locked}, status=status)
-    return private(response)
+    response = private(response)
+    # With no-referrer, browsers post this page's form with "Origin: null", which Django's CSRF
+    # check refuses (403). same-origin sends Origin and Referer to this site only: the token
+    # still never leaves for another site, and the CSRF check keeps working.
+    response["Referrer-Policy"] = "same-origin"
+    return response
 
 
 def visible_items(share: Share) -> list[ShareItem]:

@@ -136,7 +136,7 @@ def test_basic_profile_copies_the_stream_byte_for_byte(tmp_path, out_dir):
         import io
 
         buffer = io.BytesIO()
-        copy_pixel_element(read_instance(path).pixels, buffer)
+        copy_pixel_element(read_instance(path).pixels, buffer, implicit_vr=False, little_endian=True, native_vr="OB")
         return buffer.getvalue()
 
     assert pixel_bytes(result.output) == pixel_bytes(source), "the basic profile re-encoded the clip"
