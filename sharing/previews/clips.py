@@ -107,7 +107,9 @@ def jpeg_ffmpeg_command(width: int, height: int, fps: Fraction, output: Path,
     never cross the pipe decoded (30 times fewer bytes) and no Python work
     sits on x264's critical path. Sizes are the JPEG's own.
     """
-    source = ["-f", "mjpeg", "-framerate", f"{fps.numerator}/{fps.denominator}"]
+    # A damaged frame must fail the clip, as libjpeg-turbo's strict decode does, not be concealed:
+    # the decoder reports every error (explode) and ffmpeg stops at the first (-xerror).
+    source = ["-xerror", "-err_detect", "explode", "-f", "mjpeg", "-framerate", f"{fps.numerator}/{fps.denominator}"]
     return _command(source, width, height, output, x264)
 
 

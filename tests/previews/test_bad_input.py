@@ -80,6 +80,18 @@ def test_undecodable_frame_is_named_in_the_error(tmp_path, out_dir):
     assert ffmpeg_children() == [], "ffmpeg left running or unreaped after a decode error"
 
 
+def test_a_frame_with_damaged_image_data_fails_the_clip_instead_of_being_concealed(tmp_path, out_dir):
+    frames = moving_pattern(6, 48, 64, colour=True)
+    fragments = [jpeg_fragment(f) for f in frames]
+    start_of_scan = fragments[3].find(b"\xff\xda")
+    fragments[3] = fragments[3][:start_of_scan + 30] + b"\xff\xd9"  # header intact, image data cut short
+    path = build_jpeg_clip(tmp_path / "damaged.dcm", frames, fragments=fragments)
+    with pytest.raises(PreviewError):
+        render_instance(path, out_dir, stem="clip-1")
+    assert all_files(out_dir) == set()
+    assert ffmpeg_children() == [], "ffmpeg left running or unreaped after a decode error"
+
+
 def test_unsupported_transfer_syntax_says_so(tmp_path, out_dir):
     with pytest.raises(PreviewError, match="unsupported transfer syntax"):
         render_instance(garbage_stream(tmp_path / "j2k-part2.dcm", JPEG2000_PART2), out_dir, stem="clip-1")
