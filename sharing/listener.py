@@ -29,6 +29,7 @@ from pynetdicom.sop_class import Verification
 from pydicom import uid
 
 from anonymizer.defects import report_defect
+from anonymizer.video import VIDEO_SYNTAXES
 
 from .ingest import RejectedFile, ingest_dicom_file
 from .ingest.limits import file_too_large, ingest_limits
@@ -38,8 +39,12 @@ from .models import Clinic, DicomDevice
 
 log = logging.getLogger(__name__)
 
+VIDEO_TRANSFER_SYNTAXES = [uid.UID(syntax) for syntax in VIDEO_SYNTAXES]
+
 # Uncompressed, deflate, JPEG baseline/extended/lossless, JPEG-LS, JPEG 2000, HTJ2K and RLE: what
-# carts send, and every still-image syntax pydicom's installed decoders read.
+# carts send, and every still-image syntax pydicom's installed decoders read; and the video
+# syntaxes (MPEG-2, H.264, HEVC) that cardiac and general ultrasound systems export clips in, each
+# checked by decoding its first frame at ingest.
 ACCEPTED_TRANSFER_SYNTAXES = [
     uid.ExplicitVRLittleEndian,
     uid.ImplicitVRLittleEndian,
@@ -57,6 +62,7 @@ ACCEPTED_TRANSFER_SYNTAXES = [
     uid.HTJ2KLosslessRPCL,
     uid.HTJ2K,
     uid.RLELossless,
+    *VIDEO_TRANSFER_SYNTAXES,
 ]
 
 STATUS_SUCCESS = 0x0000

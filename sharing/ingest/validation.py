@@ -25,6 +25,8 @@ from pydicom.uid import UID, DeflatedExplicitVRLittleEndian
 from anonymizer.errors import AnonymizationError
 from anonymizer.io import take_sop_uids_from_meta
 from anonymizer.structure import body_is_implicit_vr, check_structure
+from anonymizer.video import VideoBitstream, probe_video, video_syntax
+from anonymizer.video.bitstream import fragment_spans
 
 from .errors import RejectedFile
 
@@ -256,7 +258,11 @@ def check_pixel_data(ds, transfer_syntax: UID, frames: int) -> None:
     samples = parse_int(ds, "SamplesPerPixel", default=1, minimum=1, maximum=4)
     bits = parse_int(ds, "BitsAllocated", default=8, minimum=1, maximum=64)
     raw = ds.get_item("PixelData", keep_deferred=True)
+    video = video_syntax(transfer_syntax)
     if is_deferred(raw):
+        if video is not None:
+            check_video(lambda: video_stream_in_file(ds.filename, raw.value_tell), video, rows=rows, columns=columns)
+            return
         if transfer_syntax.is_encapsulated:
             with open(ds.filename, "rb") as fh:
                 fh.seek(raw.value_tell)
@@ -267,6 +273,9 @@ def check_pixel_data(ds, transfer_syntax: UID, frames: int) -> None:
         data = ds.PixelData
         if not data:
             raise RejectedFile("pixel data is empty")  # an empty element reads as None (found by tests/fuzz)
+        if video is not None:
+            check_video(lambda: VideoBitstream.from_value(data), video, rows=rows, columns=columns)
+            return
         if transfer_syntax.is_encapsulated:
             check_fragments(io.BytesIO(data), frames)
             return
@@ -301,6 +310,32 @@ def check_native_length(ds, actual: int, *, rows: int, columns: int, samples: in
     # Trailing padding is tolerated (some writers pad to a block size); a whole extra frame is not.
     if actual - expected >= frame_bytes:
         raise RejectedFile("pixel data holds more frames than NumberOfFrames declares")
+
+
+def video_stream_in_file(path, value_offset: int) -> VideoBitstream:
+    """The video stream of Pixel Data left on disk (deferred), read without loading it."""
+    fh = open(path, "rb")
+    try:
+        return VideoBitstream(fh, fragment_spans(fh, value_offset))
+    except BaseException:
+        fh.close()
+        raise
+
+
+def check_video(open_stream, syntax, *, rows: int, columns: int) -> None:
+    """Decode the first frame of an MPEG-2, H.264 or HEVC clip and check its size against the header.
+
+    A video holds one stream for all its frames (PS3.5 8.2.5-8.2.10), so the per-frame fragment
+    checks do not apply; decoding the first frame proves the stream is what the syntax says.
+    """
+    try:
+        with open_stream() as stream:
+            info = probe_video(stream, syntax)
+    except AnonymizationError as exc:
+        raise RejectedFile(f"the video cannot be played: {exc}") from None
+    if (info.width, info.height) != (columns, rows):
+        raise RejectedFile(
+            f"the video's pictures are {info.width}x{info.height} but Rows and Columns say {columns}x{rows}")
 
 
 def validate_dicom(path: Path) -> DicomSummary:
