@@ -223,7 +223,9 @@ def main(argv: list[str] | None = None) -> int:
         def strict_native() -> float:
             start = time.perf_counter()
             result = anonymize_file(native_path, scratch / "native-out.dcm", profile=strict_profile(), key=KEY)
-            assert result.status == "written" and result.pixels_verified, result.reason
+            # Random noise changes the overlay in every frame: written but unverified (more than 16
+            # distinct overlays), which is right; this line measures decoding, masking and writing.
+            assert result.status == "written", result.reason
             return time.perf_counter() - start
 
         def copy_only() -> float:
