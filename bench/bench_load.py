@@ -110,10 +110,9 @@ def build_data(env: dict) -> dict:
     from django.core.files.uploadedfile import SimpleUploadedFile
     from rest_framework.authtoken.models import Token
 
-    from sharing.delivery.service import deliver_share
     from sharing.ingest.service import ingest_uploads
     from sharing.models import Clinic, Membership, Share, ShareItem
-    from sharing.shares.pipeline import prepare_share
+    from sharing.shares import lifecycle
     from django.contrib.auth import get_user_model
 
     clinic = Clinic.objects.create(name="Load Test Clinic", slug="loadtest")
@@ -127,7 +126,8 @@ def build_data(env: dict) -> dict:
     from sharing.shares.service import ShareRequest, create_share
 
     share = create_share(ShareRequest(study=study, email="patient@example.org"), user=user)
-    if prepare_share(share.pk, share.generation) != "deliver" or not deliver_share(share.pk, share.generation):
+    lifecycle.run_here(share.pk, share.generation)
+    if Share.objects.get(pk=share.pk).status != Share.Status.SENT:
         raise SystemExit("the share was not delivered: " + Share.objects.get(pk=share.pk).error)
     outbox = Path(env["DATA_DIR"]) / "outbox" / "email"
     link = re.search(r"/p/[A-Za-z0-9_\-]+", next(outbox.glob("*.eml")).read_text()).group(0)

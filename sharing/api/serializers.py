@@ -1,5 +1,6 @@
 from rest_framework import serializers
 
+from ..delivery.channels import channel_choices
 from ..models import Instance, Series, Study
 
 
@@ -65,11 +66,19 @@ class IngestResultSerializer(serializers.Serializer):
     discarded = RejectedFileSerializer(many=True)
 
 
+def channel_field():
+    return serializers.ChoiceField(
+        choices=channel_choices(), required=False, allow_blank=True,
+        help_text="How the link goes out; by default email for an email address, SMS for a mobile number.",
+    )
+
+
 class ShareCreateSerializer(serializers.Serializer):
     study = serializers.IntegerField()
     instances = serializers.ListField(child=serializers.IntegerField(), required=False, allow_empty=True)
     email = serializers.CharField(required=False, allow_blank=True, max_length=254)
     phone = serializers.CharField(required=False, allow_blank=True, max_length=32)
+    channel = channel_field()
     expires_in_days = serializers.IntegerField(required=False, min_value=1, max_value=365)
     passcode = serializers.CharField(required=False, allow_blank=True, max_length=64, write_only=True)
 
@@ -77,6 +86,7 @@ class ShareCreateSerializer(serializers.Serializer):
 class ShareResendSerializer(serializers.Serializer):
     email = serializers.CharField(required=False, allow_blank=True, max_length=254)
     phone = serializers.CharField(required=False, allow_blank=True, max_length=32)
+    channel = channel_field()
     expires_in_days = serializers.IntegerField(required=False, min_value=1, max_value=365)
 
 

@@ -10,7 +10,7 @@ from django.core import mail
 
 from sharing.listener import clinic_for_calling_ae
 from sharing.models import Share, ShareExclusion
-from sharing.shares import pipeline
+from sharing.shares import lease, lifecycle
 from tests.conftest import make_clinic
 from tests.sharing.conftest import link_from, run_pipeline
 from tests.sharing.test_pipeline_and_landing import path_of, share_by_email
@@ -20,21 +20,22 @@ pytestmark = pytest.mark.django_db
 
 def test_work_asked_for_while_another_run_holds_the_share_is_not_dropped(api, study):
     share = share_by_email(api, study)
-    other_run = pipeline.acquire_lease(share)
+    other_run = lease.acquire_lease(share)
     assert other_run
-    assert pipeline.prepare_share(share.pk, share.generation) == pipeline.BUSY, "busy, so the task retries"
+    busy = lifecycle.prepare(share.pk, share.generation)
+    assert busy.stage == lifecycle.Stage.PREPARE and busy.countdown > 0, "busy, so the task retries later"
     assert share.items.count() == 0
-    pipeline.release_lease(share, other_run)
-    assert pipeline.prepare_share(share.pk, share.generation) == pipeline.DELIVER
+    lease.release_lease(share, other_run)
+    assert lifecycle.prepare(share.pk, share.generation) == lifecycle.Next(lifecycle.Stage.DELIVER)
 
 
 def test_a_run_that_lost_its_lease_stops_writing(api, study):
     share = share_by_email(api, study)
-    stalled = pipeline.acquire_lease(share)
+    stalled = lease.acquire_lease(share)
     Share.objects.filter(pk=share.pk).update(lease_owner="a-newer-run")  # ours ran out; another took it
-    with pytest.raises(pipeline.LeaseLost):
-        pipeline.set_step(share, "rendering", owner=stalled)
-    pipeline.release_lease(share, stalled)
+    with pytest.raises(lease.LeaseLost):
+        lifecycle.report_step(share, lifecycle.Step.RENDERING, owner=stalled)
+    lease.release_lease(share, stalled)
     assert Share.objects.get(pk=share.pk).lease_owner == "a-newer-run", "only the owner releases a lease"
 
 
@@ -67,7 +68,7 @@ def test_greylisting_is_retried_not_failed(api, study, settings):
     failing_backends.GreylistingBackend.refusals_left = 1
     failing_backends.GreylistingBackend.sent = []
     share = share_by_email(api, study)
-    assert pipeline.prepare_share(share.pk, share.generation) == pipeline.DELIVER
+    assert lifecycle.prepare(share.pk, share.generation) == lifecycle.Next(lifecycle.Stage.DELIVER)
     deliver_share.apply(args=(share.pk, share.generation))
     share.refresh_from_db()
     assert share.status == "sent" and len(failing_backends.GreylistingBackend.sent) == 1
