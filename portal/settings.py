@@ -260,7 +260,7 @@ CACHES["ratelimit"] = (
 # Limits protect the portal and must not take it down: with the counter store unreachable,
 # requests go through (portal/cache.py).
 RATELIMIT_FAIL_OPEN = True
-# Rendered patient pages, per web process (sharing/views/patient.py landing_html).
+# Rendered patient pages, per web process (sharing/views/patient/pages.py landing_html).
 CACHES["pages"] = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "pages",
                    "OPTIONS": {"MAX_ENTRIES": 2000}}
 RATELIMIT_USE_CACHE = "ratelimit"

@@ -1,7 +1,7 @@
 from rest_framework import serializers
 
 from ..delivery.channels import channel_choices
-from ..models import Instance, Series, Study
+from ..models import Instance, Series, ShareItem, Study
 
 
 class StudySerializer(serializers.ModelSerializer):
@@ -122,10 +122,10 @@ class ShareSerializer(serializers.Serializer):
         return sum(1 for item in share.items.all() if item.kind == kind)
 
     def get_images(self, share) -> int:
-        return self._count(share, "image")
+        return self._count(share, ShareItem.Kind.IMAGE)
 
     def get_clips(self, share) -> int:
-        return self._count(share, "clip")
+        return self._count(share, ShareItem.Kind.CLIP)
 
     def get_progress(self, share) -> dict:
         return {"done": share.progress_done, "total": share.progress_total}

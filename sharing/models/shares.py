@@ -9,6 +9,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from ..delivery.channels import channel_choices
+from ..previews.formats import PreviewFormat, preview_format
 from .clinics import Clinic
 from .studies import Instance, Study
 
@@ -145,18 +146,18 @@ class ShareItem(models.Model):
         return f"ShareItem {self.pk}"
 
     @property
-    def extension(self) -> str:
-        return {"image": "jpg", "clip": "mp4", "document": "pdf"}[self.kind]
+    def format(self) -> PreviewFormat:
+        """What this kind is published as (sharing/previews/formats.py)."""
+        return preview_format(self.kind)
 
     @property
     def content_type(self) -> str:
-        return {"image": "image/jpeg", "clip": "video/mp4", "document": "application/pdf"}[self.kind]
+        return self.format.media.content_type
 
     @property
     def download_name(self) -> str:
         """A friendly name with no identifier: ultrasound-image-3.jpg, ultrasound-clip-2.mp4."""
-        label = {"image": "image", "clip": "clip", "document": "report"}[self.kind]
-        return f"ultrasound-{label}-{self.position + 1}.{self.extension}"
+        return self.format.download_name(self.position)
 
 
 class ShareExclusion(models.Model):

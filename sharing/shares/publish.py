@@ -10,6 +10,7 @@ from django.core.files import File
 from django.db import IntegrityError, transaction
 
 from ..models import Instance, Share, ShareExclusion, ShareItem
+from ..previews.formats import preview_format
 from . import lifecycle
 from .exclusions import exclude
 
@@ -46,14 +47,17 @@ def publish_previews(share: Share, renderable: list[tuple[Instance, Path]], work
 
 def store_item(share: Share, instance: Instance, rendered, *, position: int) -> None:
     """Save the rendered files and then the row; on any failure remove the files again."""
+    published = preview_format(rendered.kind)
     item = ShareItem(
-        share=share, instance=instance, kind=ShareItem.Kind.CLIP if rendered.kind == "clip" else ShareItem.Kind.IMAGE,
+        share=share, instance=instance, kind=published.kind,
         position=position, width=rendered.width, height=rendered.height, frames=rendered.frames,
         size=rendered.media.stat().st_size,
     )
     saved = []
     try:
-        for field, path in (("media", rendered.media), ("thumbnail", rendered.thumbnail), ("poster", rendered.poster)):
+        # The files this kind keeps, as its format declares; the rendered preview names them alike.
+        for field in (rendition.field for rendition in published.stored()):
+            path = getattr(rendered, field, None)
             if path:
                 with open(path, "rb") as fh:
                     getattr(item, field).save(path.name, File(fh), save=False)
@@ -83,7 +87,7 @@ def publish_documents(share: Share) -> None:
         item = ShareItem(share=share, document=document, kind=ShareItem.Kind.DOCUMENT, size=document.size,
                          position=share.items.count())
         with document.file.open("rb") as fh:
-            item.media.save("document.pdf", File(fh), save=False)
+            item.media.save(f"document.{preview_format(ShareItem.Kind.DOCUMENT).media.extension}", File(fh), save=False)
         try:
             with transaction.atomic():
                 item.save()

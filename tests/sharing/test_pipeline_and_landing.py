@@ -289,7 +289,7 @@ def test_unknown_token_costs_what_a_known_one_costs(api, study):
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from sharing.views.patient import find_token
+    from sharing.views.patient.access import find_token
 
     run_pipeline(share_by_email(api, study))
     token = link_from(mail.outbox[0].body).rsplit("/", 1)[1]
