@@ -19,7 +19,7 @@ from pydicom import uid
 
 from .ingest import RejectedFile, ingest_dicom_file
 from .ingest.sources import temp_dir
-from .models import Clinic, DicomDevice
+from .models import Clinic, DicomDevice, Study
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ def handle_store(event) -> int:
         with os.fdopen(fd, "wb") as out:
             # The encoded dataset as received, with a new file meta: no decode, no re-encode.
             out.write(event.encoded_dataset(include_meta=True))
-        ingest_dicom_file(clinic, path, source="dicom", source_detail=calling)
+        ingest_dicom_file(clinic, path, source=Study.Source.DICOM, source_detail=calling)
         return STATUS_SUCCESS
     except RejectedFile as exc:
         log.warning("C-STORE rejected: %s", exc)

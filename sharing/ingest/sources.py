@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import lzma
 import os
-import shutil
 import struct
 import tempfile
 import zipfile
@@ -183,11 +182,3 @@ def cleanup(candidates: Iterable[Candidate]):
         for candidate in seen:
             if candidate.path is not None:
                 candidate.path.unlink(missing_ok=True)
-
-
-def move_into_temp(path: Path) -> Path:
-    """Move a file the caller owns into the ingest temp folder (for the DICOM listener)."""
-    fd, name = tempfile.mkstemp(dir=temp_dir(), suffix=".part")
-    os.close(fd)
-    shutil.move(str(path), name)
-    return Path(name)
