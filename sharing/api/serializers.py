@@ -2,6 +2,7 @@ from rest_framework import serializers
 
 from ..delivery.channels import channel_choices
 from ..models import Instance, Series, ShareItem, Study
+from ..shares import service
 
 
 class StudySerializer(serializers.ModelSerializer):
@@ -76,18 +77,18 @@ def channel_field():
 class ShareCreateSerializer(serializers.Serializer):
     study = serializers.IntegerField()
     instances = serializers.ListField(child=serializers.IntegerField(), required=False, allow_empty=True)
-    email = serializers.CharField(required=False, allow_blank=True, max_length=254)
-    phone = serializers.CharField(required=False, allow_blank=True, max_length=32)
+    email = serializers.CharField(required=False, allow_blank=True, max_length=service.EMAIL_MAX_LENGTH)
+    phone = serializers.CharField(required=False, allow_blank=True, max_length=service.PHONE_MAX_LENGTH)
     channel = channel_field()
-    expires_in_days = serializers.IntegerField(required=False, min_value=1, max_value=365)
-    passcode = serializers.CharField(required=False, allow_blank=True, max_length=64, write_only=True)
+    expires_in_days = serializers.IntegerField(required=False, min_value=1, max_value=service.MAX_EXPIRY_DAYS)
+    passcode = serializers.CharField(required=False, allow_blank=True, max_length=service.PASSCODE_MAX_LENGTH, write_only=True)
 
 
 class ShareResendSerializer(serializers.Serializer):
-    email = serializers.CharField(required=False, allow_blank=True, max_length=254)
-    phone = serializers.CharField(required=False, allow_blank=True, max_length=32)
+    email = serializers.CharField(required=False, allow_blank=True, max_length=service.EMAIL_MAX_LENGTH)
+    phone = serializers.CharField(required=False, allow_blank=True, max_length=service.PHONE_MAX_LENGTH)
     channel = channel_field()
-    expires_in_days = serializers.IntegerField(required=False, min_value=1, max_value=365)
+    expires_in_days = serializers.IntegerField(required=False, min_value=1, max_value=service.MAX_EXPIRY_DAYS)
 
 
 class ExclusionSerializer(serializers.Serializer):

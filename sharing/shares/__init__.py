@@ -1,2 +1,3 @@
-"""Shares: create, revoke, resend and accept (service.py), the pipeline that prepares a share
-(pipeline.py), and the token that opens it (tokens.py)."""
+"""Shares: create, revoke, resend and accept (service.py); the life cycle, the only writer of a
+share's state (lifecycle.py); the prepare stage (pipeline.py with publish.py, exclusions.py,
+lease.py); the link's token (tokens.py) and passcode lockout (lockout.py); the sweep (sweep.py)."""

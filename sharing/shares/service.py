@@ -18,7 +18,11 @@ from .tokens import hash_token, new_token
 
 log = logging.getLogger(__name__)
 
+# The limits of a share request, in one place: the API's serializers and the staff form read them.
 MAX_EXPIRY_DAYS = 365
+EMAIL_MAX_LENGTH = 254  # RFC 5321's limit on a forward path
+PHONE_MAX_LENGTH = 32  # E.164 is 15 digits; room for spaces, dashes and a leading 00
+PASSCODE_MAX_LENGTH = 64
 
 
 @dataclass

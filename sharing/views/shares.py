@@ -20,15 +20,15 @@ from ..thumbnails import instance_thumbnail
 
 
 class ShareForm(forms.Form):
-    email = forms.CharField(label=gettext_lazy("Patient's email"), required=False, max_length=254,
+    email = forms.CharField(label=gettext_lazy("Patient's email"), required=False, max_length=service.EMAIL_MAX_LENGTH,
                             widget=forms.EmailInput(attrs={"autocomplete": "off", "placeholder": "name@example.org"}))
-    phone = forms.CharField(label=gettext_lazy("or mobile number"), required=False, max_length=32,
+    phone = forms.CharField(label=gettext_lazy("or mobile number"), required=False, max_length=service.PHONE_MAX_LENGTH,
                             widget=forms.TextInput(attrs={"autocomplete": "off", "inputmode": "tel", "placeholder": "+1 555 123 4567"}))
     channel = forms.ChoiceField(label=gettext_lazy("Send by"), required=False)
     instances = forms.TypedMultipleChoiceField(label=gettext_lazy("Images and clips"), required=False, coerce=int,
                                                widget=forms.CheckboxSelectMultiple)
-    expires_in_days = forms.IntegerField(label=gettext_lazy("Link valid for (days)"), required=False, min_value=1, max_value=365)
-    passcode = forms.CharField(label=gettext_lazy("Passcode (optional)"), required=False, max_length=64,
+    expires_in_days = forms.IntegerField(label=gettext_lazy("Link valid for (days)"), required=False, min_value=1, max_value=service.MAX_EXPIRY_DAYS)
+    passcode = forms.CharField(label=gettext_lazy("Passcode (optional)"), required=False, max_length=service.PASSCODE_MAX_LENGTH,
                                widget=forms.TextInput(attrs={"autocomplete": "off"}))
 
     def __init__(self, *args, instances=(), **kwargs):
