@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from ..models import Instance, Share, ShareExclusion
+from .lease import write_while_held
 
-def exclude(share: Share, instance: Instance, reason: str, *, acceptable: bool = False) -> None:
-    """Record why an instance is left out. An accepted image that fails for another reason is
-    excluded again, for that reason, so it is not retried forever."""
-    ShareExclusion.objects.update_or_create(
+def exclude(share: Share, instance: Instance, reason: str, *, owner: str, acceptable: bool = False) -> None:
+    """Record why an instance is left out, while run `owner` holds the share's lease (else
+    LeaseLost). An accepted image that fails for another reason is excluded again, for that
+    reason, so it is not retried forever."""
+    write_while_held(share, owner, lambda: ShareExclusion.objects.update_or_create(
         share=share, instance=instance,
         defaults={"reason": reason[:300], "acceptable": acceptable, "accepted_at": None, "accepted_by": None},
-    )
+    ))
 
 
 def pending_instances(share: Share) -> list[Instance]:

@@ -20,7 +20,7 @@ from ..anonymization import anonymize_strict
 from ..models import Instance, Share
 from . import lifecycle
 from .exclusions import exclude, pending_instances
-from .lease import LeaseLost, acquire_lease, release_lease
+from .lease import LeaseKeeper, LeaseLost, acquire_lease, release_lease
 from .lifecycle import Next, Step
 from .publish import publish_documents, publish_previews
 
@@ -70,12 +70,13 @@ def prepare_share(share_id: int, generation: int) -> Next:
         log.info("share %s is being prepared by another run; retrying later", share.pk)
         return Next(lifecycle.Stage.PREPARE, max(1, settings.SHARE_BUSY_RETRY_SECONDS))
     try:
-        # Staff may accept an excluded image while we run: go round again for it (bounded, so an
-        # image that keeps failing cannot hold the share forever).
-        for _ in range(3):
-            follow = prepare_leased(share, generation, owner)
-            if not pending_instances(share):
-                break
+        with LeaseKeeper(share, owner):
+            # Staff may accept an excluded image while we run: go round again for it (bounded, so
+            # an image that keeps failing cannot hold the share forever).
+            for _ in range(3):
+                follow = prepare_leased(share, generation, owner)
+                if not pending_instances(share):
+                    break
         return follow
     except LeaseLost:
         log.warning("share %s: lease lost to a newer run, which finishes the work", share.pk)
@@ -95,7 +96,7 @@ def prepare_leased(share: Share, generation: int, owner: str) -> Next:
         renderable: list[tuple[Instance, Path]] = []
         for instance in todo:
             lifecycle.report_step(share, Step.ANONYMIZING, owner=owner)
-            anonymized = anonymize_one(share, instance, work, accepted=instance.pk in accepted)
+            anonymized = anonymize_one(share, instance, work, owner=owner, accepted=instance.pk in accepted)
             if anonymized is not None:
                 renderable.append((instance, anonymized))
         lifecycle.report_step(share, Step.RENDERING, owner=owner)
@@ -112,7 +113,7 @@ def prepare_leased(share: Share, generation: int, owner: str) -> Next:
     return lifecycle.prepared(share, generation, items=items)
 
 
-def anonymize_one(share: Share, instance: Instance, work: Path, *, accepted: bool) -> Path | None:
+def anonymize_one(share: Share, instance: Instance, work: Path, *, owner: str, accepted: bool) -> Path | None:
     """Anonymize one instance for the share; return the anonymized file, or None when it is
     excluded (and why is recorded). A failure here costs this image, never the whole share."""
     anonymized = work / f"anon-{instance.pk}.dcm"
@@ -122,14 +123,14 @@ def anonymize_one(share: Share, instance: Instance, work: Path, *, accepted: boo
         source.unlink(missing_ok=True)
     except Exception as exc:
         log.exception("share %s: instance %s could not be prepared", share.pk, instance.pk)
-        exclude(share, instance, f"could not be read from storage ({exc.__class__.__name__})")
+        exclude(share, instance, f"could not be read from storage ({exc.__class__.__name__})", owner=owner)
         return None
     if result.status == "discarded":
-        exclude(share, instance, f"not an image: {result.reason}")
+        exclude(share, instance, f"not an image: {result.reason}", owner=owner)
     elif result.status != "written":
-        exclude(share, instance, f"could not be anonymized: {result.reason}")
+        exclude(share, instance, f"could not be anonymized: {result.reason}", owner=owner)
     elif not result.pixels_verified and not accepted:
-        exclude(share, instance, UNVERIFIED_REASON, acceptable=True)
+        exclude(share, instance, UNVERIFIED_REASON, owner=owner, acceptable=True)
     else:
         return anonymized
     anonymized.unlink(missing_ok=True)

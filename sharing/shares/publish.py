@@ -13,6 +13,7 @@ from ..models import Instance, Share, ShareExclusion, ShareItem
 from ..previews.formats import preview_format
 from . import lifecycle
 from .exclusions import exclude
+from .lease import LeaseLost, write_while_held
 
 log = logging.getLogger(__name__)
 
@@ -34,19 +35,22 @@ def publish_previews(share: Share, renderable: list[tuple[Instance, Path]], work
         results = render_instances(stems, work / "out", workers=workers)
         for offset, ((instance, _), result) in enumerate(zip(batch, results)):
             if isinstance(result, (PreviewError, Exception)):
-                exclude(share, instance, f"could not be rendered: {result}")
+                exclude(share, instance, f"could not be rendered: {result}", owner=owner)
                 continue
             try:
-                store_item(share, instance, result, position=base + start + offset)
+                store_item(share, instance, result, position=base + start + offset, owner=owner)
+            except LeaseLost:
+                raise
             except Exception as exc:
                 log.exception("share %s: instance %s could not be published", share.pk, instance.pk)
-                exclude(share, instance, f"could not be published ({exc.__class__.__name__})")
+                exclude(share, instance, f"could not be published ({exc.__class__.__name__})", owner=owner)
         lifecycle.report_step(share, lifecycle.Step.RENDERING, owner=owner,
                               progress_done=share.items.exclude(instance=None).count())
 
 
-def store_item(share: Share, instance: Instance, rendered, *, position: int) -> None:
-    """Save the rendered files and then the row; on any failure remove the files again."""
+def store_item(share: Share, instance: Instance, rendered, *, position: int, owner: str) -> None:
+    """Save the rendered files and then the row, while run `owner` holds the lease; on any
+    failure (LeaseLost included) remove the files again."""
     published = preview_format(rendered.kind)
     item = ShareItem(
         share=share, instance=instance, kind=published.kind,
@@ -62,8 +66,7 @@ def store_item(share: Share, instance: Instance, rendered, *, position: int) -> 
                 with open(path, "rb") as fh:
                     getattr(item, field).save(path.name, File(fh), save=False)
                 saved.append(getattr(item, field))
-        with transaction.atomic():
-            item.save()
+        write_while_held(share, owner, item.save)
     except BaseException as exc:
         # Nothing half-published: files without their row are removed. IntegrityError means a
         # concurrent run published this instance first, which is fine.

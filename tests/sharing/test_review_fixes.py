@@ -11,6 +11,7 @@ from django.core import mail
 from sharing.listener import clinic_for_calling_ae
 from sharing.models import Share, ShareExclusion
 from sharing.shares import lease, lifecycle
+from sharing.shares.exclusions import exclude
 from tests.conftest import make_clinic
 from tests.sharing.conftest import link_from, run_pipeline
 from tests.sharing.test_pipeline_and_landing import path_of, share_by_email
@@ -35,6 +36,11 @@ def test_a_run_that_lost_its_lease_stops_writing(api, study):
     Share.objects.filter(pk=share.pk).update(lease_owner="a-newer-run")  # ours ran out; another took it
     with pytest.raises(lease.LeaseLost):
         lifecycle.report_step(share, lifecycle.Step.RENDERING, owner=stalled)
+    # Its scratch folder may be gone (the newer run clears dead runs' folders): a failure it sees
+    # now must not become the image's exclusion, or the newer run would skip the image.
+    with pytest.raises(lease.LeaseLost):
+        exclude(share, study.instances.first(), "could not be anonymized: file vanished", owner=stalled)
+    assert not ShareExclusion.objects.filter(share=share).exists(), "a stale run records nothing"
     lease.release_lease(share, stalled)
     assert Share.objects.get(pk=share.pk).lease_owner == "a-newer-run", "only the owner releases a lease"
 
@@ -127,3 +133,18 @@ def test_parallel_passcode_guesses_still_trip_the_lockout(live_server, api, stud
     locked_page = requests.get(url)
     assert locked_page.status_code == 429 and "Too many attempts" in locked_page.text
     assert "<form" not in locked_page.text, "no passcode can be tried while locked, not even the right one"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_slow_run_keeps_its_lease_while_it_works(api, study, settings):
+    import time
+
+    settings.SHARE_LEASE_SECONDS = 1.5
+    share = share_by_email(api, study)
+    owner = lease.acquire_lease(share)
+    first = Share.objects.get(pk=share.pk).lease_until
+    with lease.LeaseKeeper(share, owner):
+        time.sleep(2)  # longer than a lease: one long clip can take that
+        held = Share.objects.get(pk=share.pk)
+    assert held.lease_owner == owner and held.lease_until > first, "renewed, so the sweep does not take it over"
+    assert lease.acquire_lease(share) is None, "still ours"
