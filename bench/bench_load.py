@@ -168,7 +168,8 @@ def run_wrk(name: str, url: str, *, seconds: int, connections: int, script: Path
     warm = [*command[:6], "2s", *command[7:]]
     subprocess.run([*warm, url], check=True, capture_output=True, timeout=40)
     out = subprocess.run([*command, url], check=True, capture_output=True, text=True, timeout=seconds + 30).stdout
-    latency = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", out, re.M))
+    # wrk pads seconds ("1.34s ") but not milliseconds: allow trailing blanks.
+    latency = dict(re.findall(r"^\s+(50|99)%\s+(\S+)\s*$", out, re.M))
     socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     errors = (int(non_2xx.group(1)) if non_2xx else 0) + (sum(map(int, socket_errors.groups())) if socket_errors else 0)

@@ -208,8 +208,9 @@ def dispatch(share: Share, stage: Stage = Stage.PREPARE) -> None:
 # -- staff and integrations ---------------------------------------------------------------------
 
 def created(share: Share, *, user=None) -> None:
-    """A new share row (status queued by default) starts its pipeline."""
-    apply(share, Event.CREATED, user=user)
+    """A new share row starts its pipeline. The row was just inserted in the CREATED row's state
+    (the model's defaults: queued, no step, no error), so only the audit event is written."""
+    ShareEvent.objects.create(share=share, kind=TRANSITIONS[Event.CREATED].audit, user=user)
     dispatch(share)
 
 
