@@ -8,6 +8,7 @@ from django.views.decorators.http import require_POST
 
 from .. import selectors
 from ..api.views import clinic_for_request
+from ..delivery.channels import channel_choices
 from ..ingest import ingest_uploads
 from ..models import Study
 
@@ -56,7 +57,7 @@ def render_study(request, study, form, status=200):
         "sharing/study_detail.html",
         {
             "study": study, "instances": selectors.instances_of_study(study), "documents": study.documents.all(),
-            "form": form, "shares": selectors.share_history(study),
+            "form": form, "shares": selectors.share_history(study), "channels": channel_choices(),
         },
         status=status,
     )

@@ -75,7 +75,10 @@ def test_staff_choose_whatsapp_on_the_study_page(client, staff, study, sms_outbo
     assert 'name="channel"' in page and 'value="whatsapp"' in page
     response = client.post(f"/studies/{study.pk}/share/", {"phone": PHONE, "channel": "whatsapp", "expires_in_days": 7})
     assert response.status_code == 302
-    assert Share.objects.get().channel == "whatsapp"
+    share = Share.objects.get()
+    assert share.channel == "whatsapp"
+    client.post(f"/shares/{share.pk}/resend/", {"channel": "sms"})
+    assert Share.objects.get().channel == "sms", "the resend form switches the held number to SMS"
 
 
 def test_resend_keeps_the_channel_for_a_number_and_can_switch_to_whatsapp(api, study, sms_outbox):
