@@ -41,6 +41,13 @@ def test_whatsapp_share_goes_to_the_whatsapp_outbox_with_the_link_only(api, stud
     assert share.events.filter(kind="delivered", detail="WhatsApp").exists()
 
 
+def test_whatsapp_message_speaks_the_clinic_language(api, study, clinic, sms_outbox):
+    clinic.language = "de"
+    clinic.save()
+    run_pipeline(share_by(api, study, phone=PHONE, channel="whatsapp"))
+    assert "Ultraschalluntersuchung" in sms_outbox[0].body and link_from(sms_outbox[0].body)
+
+
 def test_whatsapp_file_outbox_holds_the_link(api, study, settings, tmp_path):
     settings.WHATSAPP_BACKEND = "file"
     settings.WHATSAPP_OUTBOX_DIR = tmp_path / "outbox" / "whatsapp"
