@@ -26,7 +26,6 @@ from rest_framework.parsers import BaseParser
 from ..api.views import clinic_for_request
 from ..ingest import Candidate, ingest_candidates
 from ..ingest.sources import temp_dir
-from ..models import Study
 from ..ratelimits import limit_api
 
 FAILED_SOP_SEQUENCE = "00081198"
@@ -34,6 +33,7 @@ REFERENCED_SOP_SEQUENCE = "00081199"
 REFERENCED_SOP_CLASS = "00081150"
 REFERENCED_SOP_INSTANCE = "00081155"
 FAILURE_REASON = "00081197"
+RETRIEVE_URL = "00081190"
 # PS3.18 Table I.2-1 / PS3.4 C.4.2: 0xA700 out of resources, 0xA900 data set does not match SOP class,
 # 0xC000 cannot understand, 0x0110 processing failure.
 CANNOT_UNDERSTAND = 0xC000
@@ -115,7 +115,7 @@ def split_parts(body: Path, boundary: str) -> list[Candidate]:
     return candidates
 
 
-def dicom_json_reference(instance) -> dict:
+def dicom_json_reference(instance, retrieve_base: str) -> dict:
     return {
         REFERENCED_SOP_CLASS: {"vr": "UI", "Value": [instance.sop_class_uid]},
         REFERENCED_SOP_INSTANCE: {"vr": "UI", "Value": [instance.sop_instance_uid]},
@@ -132,7 +132,7 @@ def dicom_json_reference(instance) -> dict:
 @authentication_classes([TokenAuthentication, SessionAuthentication])
 @permission_classes([IsAuthenticated])
 @parser_classes([StowParser])
-def stow_rs(request):
+def stow_rs(request, study_uid: str | None = None):
     kind, params = content_type_params(request.META.get("CONTENT_TYPE", ""))
     if kind != "multipart/related" or "boundary" not in params:
         return Response(
@@ -159,10 +159,12 @@ def stow_rs(request):
     if not candidates:
         return Response({"error": "the request holds no DICOM parts"}, status=status.HTTP_400_BAD_REQUEST)
 
-    report = ingest_candidates(clinic, candidates, source=Study.Source.DICOMWEB)
+    report = ingest_candidates(clinic, candidates, source="dicomweb")
     referenced, failed = [], []
     for instance in report.instances:
-        referenced.append(dicom_json_reference(instance))
+        if study_uid and instance.study.study_instance_uid != study_uid:
+            continue
+        referenced.append(dicom_json_reference(instance, ""))
     for entry in report.rejected + report.discarded:
         failed.append({FAILURE_REASON: {"vr": "US", "Value": [CANNOT_UNDERSTAND]}})
     body_json = {}
