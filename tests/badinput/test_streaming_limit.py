@@ -79,7 +79,8 @@ def gunicorn(django_db_setup, tmp_path_factory):
         try:
             requests.get(server.url + "/healthz", timeout=2)
             break
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):
+            # Bound but still booting: the connection waits in the backlog and the read times out.
             assert process.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
             time.sleep(0.2)
     yield server
