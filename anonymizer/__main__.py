@@ -1,14 +1,18 @@
 """``python -m anonymizer SRC DST --profile strict|basic [--option NAME]... [--key SECRET] [--report CSV]``
 
 SRC is a file or a folder (walked recursively), DST a folder; each output
-file is named after its new SOP Instance UID.  Exit status: 0 when every
-input was written or deliberately discarded, 1 when any was rejected
-(reasons on stderr), 2 on usage errors.
+file is named after its new SOP Instance UID.  Two inputs with the same SOP
+Instance UID never overwrite each other: identical outputs share one file,
+different ones are kept both (``{uid}-2.dcm``), and the report says so.
+Exit status: 0 when every input was written or deliberately discarded, 1
+when any was rejected (bad input) or failed (a defect of this program,
+logged on stderr with its stack and a reference), 2 on usage errors.
 """
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import secrets
 import sys
@@ -74,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
     args.dst.mkdir(parents=True, exist_ok=True)
     dst_resolved = args.dst.resolve()
+    # Defects are logged with their stack (no identifiers) for whoever runs the command.
+    logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="python -m anonymizer: %(message)s")
 
     results = []
     for source in iter_sources(args.src):
@@ -86,13 +92,17 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{result.status}: {source}: {result.reason}", file=sys.stderr)
         elif not result.shareable:
             print(f"unverified: {source}: {result.reason}", file=sys.stderr)
+        elif "SOP Instance UID" in result.reason:
+            print(f"duplicate: {source}: {result.reason}", file=sys.stderr)
     if args.report:
         write_report(args.report, results)
-    counts = {status: sum(r.status == status for r in results) for status in ("written", "discarded", "rejected")}
+    counts = {status: sum(r.status == status for r in results)
+              for status in ("written", "discarded", "rejected", "failed")}
     unverified = sum(r.status == "written" and not r.shareable for r in results)
+    files = len({r.output for r in results if r.status == "written"})
     print(f"written {counts['written']}, discarded {counts['discarded']}, rejected {counts['rejected']}, "
-          f"unverified pixels {unverified}")
-    return EXIT_REJECTED if counts["rejected"] else EXIT_OK
+          f"failed {counts['failed']}, unverified pixels {unverified}, output files {files}")
+    return EXIT_REJECTED if counts["rejected"] or counts["failed"] else EXIT_OK
 
 
 if __name__ == "__main__":

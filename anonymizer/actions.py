@@ -11,9 +11,15 @@ D      a dummy value valid for the VR (:data:`DUMMY_BY_VR`); for SQ a single
 U      remap every UID value with the keyed HMAC
 U*     keep the sequence, walk its items (their UIDs are remapped by the U
        rules of the table)
-C      clean: dates follow the profile's date policy, free text loses its
-       identifying tokens, AE titles become a keyed pseudonym, person names
-       are emptied, sequences are kept and walked in "clean content" mode
+C      clean (PS3.15 E.3.10: "replace with values of similar meaning known
+       not to contain identifying information"), per VR in
+       :data:`CLEAN_BY_VR`: free text becomes the fixed dummy
+       :data:`CLEANED_TEXT` (free text cannot be proven clean, so none of
+       it is kept), dates follow the profile's date policy, AE titles
+       become a keyed pseudonym, person names and URLs are emptied, binary
+       values (a maker note, a signed timestamp) are removed; sequences are
+       kept and walked in "clean content" mode, where the same rules apply
+       to the free text the table does not name (TextValue, CodeMeaning ...)
 ====== ==================================================================
 """
 
@@ -28,10 +34,27 @@ from pydicom.multival import MultiValue
 from pydicom.sequence import Sequence
 
 from . import dates
-from .descriptors import clean_text
 from .uids import is_class_uid, remap_uid
 
 TEXT_VRS = frozenset({"LO", "SH", "ST", "LT", "UT", "UC", "CS"})
+
+# C on free text: one fixed value, valid for every text VR (SH holds 16 characters, CS upper case).
+CLEANED_TEXT = "CLEANED"
+
+# What C does, per VR. "text": CLEANED_TEXT; "dates": the date policy; "pseudonym": keyed AE
+# title; "empty": zero length; "remap": keyed UIDs; "remove": the element goes; "keep": numbers,
+# which hold no free text.
+CLEAN_BY_VR = {
+    **{vr: "text" for vr in TEXT_VRS},
+    "DA": "dates", "DT": "dates", "TM": "dates",
+    "AE": "pseudonym", "PN": "empty", "UR": "empty", "UI": "remap",
+    **{vr: "remove" for vr in ("OB", "OD", "OF", "OL", "OV", "OW", "UN")},
+    **{vr: "keep" for vr in ("AS", "AT", "DS", "FD", "FL", "IS", "SL", "SS", "SV", "UL", "US", "UV")},
+}
+# Attributes whose C is removal whatever their VR: a dummy would break their defined format.
+CLEAN_BY_REMOVAL = frozenset({
+    0x00080201,  # Timezone Offset From UTC (SH, "&ZZXX"): goes with the modified dates
+})
 STRING_VRS = TEXT_VRS | {"PN", "DA", "DT", "TM", "AE", "UI", "AS", "UR", "DS", "IS"}
 BINARY_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "UN"})
 
@@ -109,8 +132,14 @@ def pseudonym_ae(value: str, key: bytes) -> str:
 
 
 def clean_dates(element: DataElement, *, policy: str, shift_days: int) -> None:
-    """C on a DA/DT/TM: year only or keyed shift, per the profile's date policy."""
+    """C on a DA/DT/TM: year only or keyed shift, per the profile's date policy; emptied otherwise."""
     vr = element.VR
+    if policy == "keep":
+        return  # Retain Full Dates
+    if policy not in ("year", "shift"):
+        # No date option in force: a date met inside cleaned content carries nothing of its value.
+        empty(element)
+        return
     out = []
     for value in values_of(element):
         text = str(value)
@@ -123,20 +152,25 @@ def clean_dates(element: DataElement, *, policy: str, shift_days: int) -> None:
     set_values(element, [v for v in out if v])
 
 
-def clean_value(element: DataElement, *, key: bytes, identifiers: frozenset[str], date_policy: str, shift_days: int) -> None:
-    """C on a non-sequence element: see the module docstring."""
-    vr = element.VR
-    if vr in ("DA", "DT", "TM"):
-        if date_policy in ("year", "shift"):
-            clean_dates(element, policy=date_policy, shift_days=shift_days)
-    elif vr in TEXT_VRS:
-        set_values(element, [c for c in (clean_text(str(v), identifiers) for v in values_of(element)) if c])
-    elif vr == "AE":
+def clean_value(element: DataElement, *, key: bytes, date_policy: str, shift_days: int) -> bool:
+    """C on a non-sequence element, per :data:`CLEAN_BY_VR`.
+
+    Returns
+    -------
+    bool
+        True when the element must be removed (the caller owns the dataset).
+    """
+    if element.tag in CLEAN_BY_REMOVAL:
+        return True
+    how = CLEAN_BY_VR.get(element.VR.split(" ")[0], "remove")  # an ambiguous or unknown VR: removed
+    if how == "text":
+        set_values(element, [CLEANED_TEXT] if values_of(element) else [])
+    elif how == "dates":
+        clean_dates(element, policy=date_policy, shift_days=shift_days)
+    elif how == "pseudonym":
         set_values(element, [pseudonym_ae(str(v), key) for v in values_of(element)])
-    elif vr == "PN":
+    elif how == "empty":
         empty(element)
-    elif vr == "UI":
+    elif how == "remap":
         remap(element, key)
-    elif vr in ("UR",):
-        empty(element)
-    # numbers and binary values hold no free text: kept as they are
+    return how == "remove"

@@ -10,7 +10,13 @@ Outcomes (:attr:`AnonymizationResult.status`):
     states, raw data) under a profile that does not keep them.
 ``rejected``
     Unreadable or malformed (truncated, no file meta, wrong VR, bad
-    length ...), with a reason; nothing is written.
+    length, a codestream the decoder refuses ...), with a reason; nothing
+    is written.  Only the input's own faults end here: pydicom's reader or
+    a decoder failing on it, or a value our checks refuse.
+``failed``
+    A defect of this code (an exception nobody anticipated): logged with
+    its stack and a reference, never reported as bad input; the reason is a
+    plain sentence with that reference (:mod:`anonymizer.defects`).
 
 The unverified policy: when a profile cleans pixels and an image has
 neither SequenceOfUltrasoundRegions nor a matching vendor rule, the header
@@ -23,31 +29,36 @@ staff accept it (``accept_unverified=True``, reflected in ``shareable``).
 from __future__ import annotations
 
 import os
-import struct
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pydicom.dataset import Dataset
+from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.encaps import encapsulate, generate_frames
-from pydicom.errors import BytesLengthException
-from pydicom.pixels import iter_pixels
 from pydicom.uid import UID
 
+from .defects import defect_sentence, library_words, raised_while_parsing, report_defect
 from .engine import HeaderChange, deidentify_header, record_method
 from .errors import AnonymizationError
-from .io import NotDicomFile, SourceInstance, build_file_meta, read_instance, write_atomically, write_dataset_with_pixels
-from .pixels import CleanedPixels, clean_frames, codecs, plan_pixel_cleaning
-from .pixels.stream import copy_pixel_element, iter_encapsulated_frames, iter_native_frames, write_encapsulated_pixel_data, write_native_pixel_data
+from .io import (
+    NotDicomFile,
+    SourceInstance,
+    build_file_meta,
+    convert_raw_elements,
+    read_instance,
+    swap_word_values_to_little_endian,
+    take_sop_uids_from_meta,
+    write_atomically,
+    write_dataset_with_pixels,
+    write_into_folder,
+)
+from .pixels import CleanedPixels, clean_frames, plan_pixel_cleaning
+from .pixels.decoding import decoded_frames, read_pixel_attributes
+from .pixels.stream import copy_pixel_element, iter_encapsulated_frames, write_encapsulated_pixel_data, write_native_pixel_data
 from .profiles import OPAQUE_PAYLOAD_CLASSES, SECONDARY_CAPTURE_PREFIX, STRUCTURED_REPORT_PREFIX, Profile
 
-# How pydicom, zlib and the codecs report malformed content. tests/fuzz found the last four
-# escaping: a meta element of the wrong length, a bad deflate stream, a bad struct, and an
-# element declaring ~4 GiB that pydicom tries to read whole before the structure check runs.
-MALFORMED_CONTENT = (
-    ValueError, TypeError, KeyError, AttributeError, OverflowError, EOFError, OSError, RuntimeError,
-    BytesLengthException, zlib.error, struct.error, MemoryError,
-)
+EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1"
+EXPLICIT_VR_BIG_ENDIAN = "1.2.840.10008.1.2.2"
+DEFLATED = "1.2.840.10008.1.2.1.99"
 
 # Attributes the pixel codecs need, captured before the walk can touch them.
 PIXEL_MODULE_KEYWORDS = (
@@ -70,10 +81,14 @@ class AnonymizationResult:
     source : str
         The input path (or ``"<dataset>"``).
     status : str
-        ``written``, ``discarded`` or ``rejected``.
+        ``written``, ``discarded``, ``rejected`` (bad input) or ``failed``
+        (a defect of this code).
     reason : str
         Why, in words an operator understands; for ``written``, notes such
-        as how the pixels were cleaned.
+        as how the pixels were cleaned; for ``failed``, a sentence with the
+        defect's reference.
+    reference : str
+        For ``failed``: the reference of the logged defect.
     pixels_verified : bool
         True only when burned-in text was blacked out by regions or a vendor
         rule.  False for non-images and for header-only profiles.
@@ -92,6 +107,7 @@ class AnonymizationResult:
     source: str
     status: str
     reason: str = ""
+    reference: str = ""
     pixels_verified: bool = False
     output: str = ""
     original_patient_name: str = ""
@@ -145,12 +161,6 @@ def _pixel_module(ds: Dataset) -> Dataset:
     return module
 
 
-def _check_image_header(ds: Dataset) -> None:
-    for keyword in ("Rows", "Columns", "BitsAllocated", "PhotometricInterpretation"):
-        if keyword not in ds or ds[keyword].value in (None, ""):
-            raise AnonymizationError(f"image without {keyword}: the pixels cannot be interpreted")
-
-
 @dataclass
 class _Prepared:
     change: HeaderChange
@@ -162,6 +172,7 @@ class _Prepared:
 def _prepare(ds: Dataset, *, profile: Profile, key: bytes, has_pixels: bool, transfer_syntax: str,
              encoded_frames, decoded_frames) -> _Prepared:
     """De-identify the header and, where asked, set up pixel cleaning (lazily)."""
+    take_sop_uids_from_meta(ds)
     for keyword in ("SOPClassUID", "SOPInstanceUID"):
         if not ds.get(keyword):
             raise AnonymizationError(f"no {keyword}: not a storable DICOM instance")
@@ -169,7 +180,7 @@ def _prepare(ds: Dataset, *, profile: Profile, key: bytes, has_pixels: bool, tra
     pixel_module = None
     cleaning = has_pixels and profile.clean_pixels
     if cleaning:
-        _check_image_header(ds)
+        read_pixel_attributes(ds)
         plan = plan_pixel_cleaning(ds)
         pixel_module = _pixel_module(ds)
     original_burned_in = ds.get("BurnedInAnnotation")
@@ -179,8 +190,8 @@ def _prepare(ds: Dataset, *, profile: Profile, key: bytes, has_pixels: bool, tra
         cleaned = clean_frames(pixel_module, plan, transfer_syntax=transfer_syntax,
                                encoded_frames=encoded_frames, decoded_frames=decoded_frames)
         ds.PhotometricInterpretation = cleaned.photometric
-        if cleaned.encapsulated and int(ds.get("SamplesPerPixel", 1)) > 1:
-            ds.PlanarConfiguration = 0  # re-encoded frames are colour-by-pixel; native keeps its layout
+        if int(ds.get("SamplesPerPixel", 1)) > 1:
+            ds.PlanarConfiguration = 0  # cleaned frames are written colour-by-pixel, whatever the source
         if cleaned.lossy_method:
             ds.LossyImageCompression = "01"
             ds.LossyImageCompressionMethod = cleaned.lossy_method
@@ -226,6 +237,9 @@ def anonymize_file(src: str | os.PathLike, dst: str | os.PathLike, *, profile: P
     dst : path
         The destination file, or an existing folder in which the file is
         named after its new SOP Instance UID (original names may hold PHI).
+        In a folder a different file is never replaced: an output whose name
+        is taken by other bytes is written as ``{uid}-2.dcm`` and the reason
+        says so (:func:`.io.write_into_folder`).
     profile : Profile
         :func:`strict_profile`, :func:`basic_profile` or :func:`custom_profile`.
     key : bytes
@@ -237,25 +251,31 @@ def anonymize_file(src: str | os.PathLike, dst: str | os.PathLike, *, profile: P
     -------
     AnonymizationResult
         Never raises for a bad input: a bad file is ``rejected`` with its
-        reason, and nothing is written for it.
+        reason, and nothing is written for it.  A defect of this code is
+        ``failed``, logged under a reference (:mod:`.defects`).
     """
     key = _as_key(key)
     source = os.fspath(src)
     try:
-        instance = read_instance(source)
-    except NotDicomFile as exc:
-        return AnonymizationResult(source=source, status="discarded", reason=str(exc))
-    except AnonymizationError as exc:
-        return AnonymizationResult(source=source, status="rejected", reason=str(exc))
-    except MALFORMED_CONTENT as exc:
-        # The header parses lazily: a damaged meta element fails only when it is first read.
-        return AnonymizationResult(source=source, status="rejected", reason=f"malformed header: {type(exc).__name__}: {exc}")
-    try:
+        try:
+            instance = read_instance(source)
+        except NotDicomFile as exc:
+            return AnonymizationResult(source=source, status="discarded", reason=str(exc))
         return _anonymize_instance(instance, Path(dst), profile=profile, key=key, accept_unverified=accept_unverified)
     except AnonymizationError as exc:
         return AnonymizationResult(source=source, status="rejected", reason=str(exc))
-    except MALFORMED_CONTENT as exc:
-        return AnonymizationResult(source=source, status="rejected", reason=f"malformed content: {type(exc).__name__}: {exc}")
+    except Exception as exc:
+        if raised_while_parsing(exc):
+            # pydicom converting an element, a decoder reading a frame: the file is malformed.
+            return AnonymizationResult(source=source, status="rejected",
+                                       reason=f"malformed content: {library_words(exc, fallback='it does not parse')}")
+        return failed_result(source, exc)  # not the input's fault: a defect of this code
+
+
+def failed_result(source: str, exc: BaseException) -> AnonymizationResult:
+    """Log ``exc`` as a defect (stack, no identifiers) and say so in a plain sentence."""
+    reference = report_defect(exc, where="anonymizing an instance")
+    return AnonymizationResult(source=source, status="failed", reason=defect_sentence(reference), reference=reference)
 
 
 def _anonymize_instance(instance: SourceInstance, dst: Path, *, profile: Profile, key: bytes,
@@ -271,16 +291,13 @@ def _anonymize_instance(instance: SourceInstance, dst: Path, *, profile: Profile
         if result.status == "written":
             _write_in_memory(result, dst)
         return result
-    frames = int(ds.get("NumberOfFrames", 1) or 1)
     element = instance.pixels
 
     def encoded():
-        if element.encapsulated:
-            return iter_encapsulated_frames(element, frames)
-        return iter_native_frames(element, codecs.native_frame_size(ds_pixels), frames)
+        return iter_encapsulated_frames(element, read_pixel_attributes(ds_pixels).frames)
 
-    def decoded():
-        return iter_pixels(instance.path)
+    def decoded(*, as_rgb: bool = True):
+        return decoded_frames(instance.path, as_rgb=as_rgb)
 
     ds_pixels = _pixel_module(ds) if element is not None else None
     prepared = _prepare(ds, profile=profile, key=key, has_pixels=element is not None,
@@ -288,21 +305,26 @@ def _anonymize_instance(instance: SourceInstance, dst: Path, *, profile: Profile
     result = _result_from(instance.path, prepared, accept_unverified=accept_unverified)
     cleaned = prepared.cleaned
     output_syntax = cleaned.transfer_syntax if cleaned else instance.transfer_syntax
+    if instance.transfer_syntax == EXPLICIT_VR_BIG_ENDIAN and output_syntax != EXPLICIT_VR_BIG_ENDIAN:
+        swap_word_values_to_little_endian(ds)  # OW palettes and LUTs hold big endian words as read
+    if instance.body_implicit_vr:
+        convert_raw_elements(ds)  # written explicit, as the syntax says: every element needs its VR
     ds.file_meta = build_file_meta(ds, output_syntax)
+    output = UID(output_syntax)
 
     def append_pixels(out):
         if cleaned is None:
             if element is not None:
-                copy_pixel_element(element, out)
+                copy_pixel_element(element, out, implicit_vr=output.is_implicit_VR,
+                                   little_endian=output.is_little_endian,
+                                   native_vr="OW" if int(ds.get("BitsAllocated", 8) or 8) > 8 else "OB")
         elif cleaned.encapsulated:
-            write_encapsulated_pixel_data(out, cleaned.frames, number_of_frames=frames)
+            write_encapsulated_pixel_data(out, cleaned.frames, number_of_frames=read_pixel_attributes(ds_pixels).frames)
         else:
             write_native_pixel_data(out, cleaned.frames, total_length=cleaned.total_length,
                                     vr="OW" if int(ds.BitsAllocated) > 8 else "OB")
 
-    destination = dst / f"{result.new_sop_uid}.dcm" if dst.is_dir() else dst
-    write_atomically(destination, lambda out: write_dataset_with_pixels(out, ds, append_pixels))
-    result.output = str(destination)
+    _write_result(result, dst, lambda out: write_dataset_with_pixels(out, ds, append_pixels))
     return result
 
 
@@ -320,30 +342,29 @@ def anonymize_dataset(ds: Dataset, *, profile: Profile, key: bytes | str,
         The dataset cannot be anonymized safely (a malformed element ...).
     """
     key = _as_key(key)
+    take_sop_uids_from_meta(ds)
     reason = _discard_reason(ds, "PixelData" in ds, profile)
     if reason:
         return AnonymizationResult(source="<dataset>", status="discarded", reason=reason)
     meta = getattr(ds, "file_meta", None)
-    syntax = str(meta.get("TransferSyntaxUID", "1.2.840.10008.1.2.1")) if meta is not None else "1.2.840.10008.1.2.1"
+    syntax = str(meta.get("TransferSyntaxUID", EXPLICIT_VR_LITTLE_ENDIAN)) if meta is not None else EXPLICIT_VR_LITTLE_ENDIAN
     has_pixels = "PixelData" in ds
-    frames = int(ds.get("NumberOfFrames", 1) or 1)
     if has_pixels:
         pixel_bytes = ds.PixelData
         compressed = UID(syntax).is_compressed
-        pixel_module = _pixel_module(ds)
         decode_source = Dataset()
-        decode_source.update({k: v for k, v in pixel_module.items()})
+        decode_source.update({k: v for k, v in _pixel_module(ds).items()})
         decode_source.PixelData = pixel_bytes
+        decode_source["PixelData"].VR = ds["PixelData"].VR
         decode_source.file_meta = build_file_meta_for_decode(syntax)
 
     def encoded():
-        if compressed:
-            return generate_frames(pixel_bytes, number_of_frames=frames)
-        size = codecs.native_frame_size(pixel_module)
-        return (pixel_bytes[i * size:(i + 1) * size] for i in range(frames))
+        if not compressed:
+            raise AnonymizationError("internal: native frames are decoded, not read as stored")
+        return generate_frames(pixel_bytes, number_of_frames=read_pixel_attributes(decode_source).frames)
 
-    def decoded():
-        return iter_pixels(decode_source)
+    def decoded(*, as_rgb: bool = True):
+        return decoded_frames(decode_source, as_rgb=as_rgb)
 
     prepared = _prepare(ds, profile=profile, key=key, has_pixels=has_pixels, transfer_syntax=syntax,
                         encoded_frames=encoded, decoded_frames=decoded)
@@ -358,17 +379,17 @@ def anonymize_dataset(ds: Dataset, *, profile: Profile, key: bytes | str,
         else:
             ds.PixelData = b"".join(cleaned.frames)
             ds["PixelData"].VR = "OW" if int(ds.BitsAllocated) > 8 else "OB"
-    if output_syntax == "1.2.840.10008.1.2.1.99" and prepared.cleaned is not None:
-        output_syntax = "1.2.840.10008.1.2.1"
+        if syntax == EXPLICIT_VR_BIG_ENDIAN:
+            swap_word_values_to_little_endian(ds, skip=("PixelData",))
+    if output_syntax == DEFLATED and prepared.cleaned is not None:
+        output_syntax = EXPLICIT_VR_LITTLE_ENDIAN
     ds.file_meta = build_file_meta(ds, output_syntax)
     result.dataset = ds
     return result
 
 
-def build_file_meta_for_decode(syntax: str):
+def build_file_meta_for_decode(syntax: str) -> FileMetaDataset:
     """A minimal file meta so pydicom's decoders know the source syntax."""
-    from pydicom.dataset import FileMetaDataset
-
     meta = FileMetaDataset()
     meta.TransferSyntaxUID = UID(syntax)
     return meta
@@ -376,8 +397,18 @@ def build_file_meta_for_decode(syntax: str):
 
 def _write_in_memory(result: AnonymizationResult, dst: Path) -> None:
     ds = result.dataset
-    destination = dst / f"{result.new_sop_uid}.dcm" if dst.is_dir() else dst
-    write_atomically(destination, lambda out: write_dataset_with_pixels(out, ds, None))
-    result.output = str(destination)
+    _write_result(result, dst, lambda out: write_dataset_with_pixels(out, ds, None))
     result.dataset = None
+
+
+def _write_result(result: AnonymizationResult, dst: Path, write) -> None:
+    """Write to the file ``dst``, or into the folder ``dst`` named after the new SOP Instance UID."""
+    if not dst.is_dir():
+        write_atomically(dst, write)
+        result.output = str(dst)
+        return
+    destination, note = write_into_folder(dst, result.new_sop_uid, write)
+    result.output = str(destination)
+    if note:
+        result.reason = f"{result.reason}; {note}"
 

@@ -17,7 +17,6 @@ from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
 from . import actions, dates
-from .descriptors import collect_identifiers
 from .errors import AnonymizationError
 from .profiles import CLEAN, DUMMY, EMPTY, KEEP, REMAP, REMOVE, WALK_REMAP, Profile
 from .safe_private import SAFE_PRIVATE_ATTRIBUTES
@@ -41,7 +40,6 @@ class HeaderChange:
 class _Walk:
     profile: Profile
     key: bytes
-    identifiers: frozenset[str]
     shift_days: int
 
 
@@ -85,7 +83,6 @@ def deidentify_header(ds: Dataset, *, profile: Profile, key: bytes) -> HeaderCha
     walk = _Walk(
         profile=profile,
         key=key,
-        identifiers=collect_identifiers(ds) if profile.cleans_text else frozenset(),
         shift_days=dates.date_shift_days(key, patient_key(ds)),
     )
     new_name, new_id = _replacement_identity(ds, profile, key)
@@ -207,9 +204,8 @@ def _apply(ds: Dataset, element, action: str, walk: _Walk, *, clean_content: boo
     elif action == CLEAN:
         if element.VR == "SQ":
             _walk_items(element, walk, clean_content=True)
-        else:
-            actions.clean_value(element, key=walk.key, identifiers=walk.identifiers,
-                                date_policy=profile.date_policy, shift_days=walk.shift_days)
+        elif actions.clean_value(element, key=walk.key, date_policy=profile.date_policy, shift_days=walk.shift_days):
+            del ds[element.tag]
     elif action == KEEP:
         _keep(ds, element, walk, clean_content=clean_content, listed=listed)
     else:  # pragma: no cover - a profile bug, never input's fault
@@ -234,12 +230,12 @@ def _keep(ds: Dataset, element, walk: _Walk, *, clean_content: bool, listed: boo
         elif vr in ("DA", "DT"):
             actions.clean_dates(element, policy="year", shift_days=0)
         return
-    if clean_content and not listed and (vr in actions.TEXT_VRS or vr in ("PN", "DA", "DT", "AE", "UR")):
-        # Inside cleaned structured content or graphics, free text the table
-        # does not name (TextValue, UnformattedTextValue ...) is cleaned too.
-        actions.clean_value(element, key=walk.key, identifiers=walk.identifiers,
-                            date_policy=profile.date_policy,
-                            shift_days=walk.shift_days)
+    if clean_content and not listed and vr != "CS" and actions.CLEAN_BY_VR.get(vr, "remove") != "keep":
+        # Inside cleaned structured content or graphics, what the table does not name (TextValue,
+        # CodeMeaning, UnformattedTextValue, dates ...) is cleaned by the same rules; CS values
+        # are the enumerations that hold the items together (ValueType, RelationshipType).
+        if actions.clean_value(element, key=walk.key, date_policy=profile.date_policy, shift_days=walk.shift_days):
+            del ds[element.tag]
 
 
 def _walk_items(element, walk: _Walk, *, clean_content: bool) -> None:

@@ -11,22 +11,26 @@ never visible under the final name, and nothing is left behind on error.
 
 from __future__ import annotations
 
+import filecmp
+import itertools
 import os
 import struct
 import tempfile
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+import numpy as np
 import pydicom
 from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.errors import InvalidDicomError
 from pydicom.uid import UID
 
+from .defects import library_words
 from .errors import AnonymizationError
 from .pixels.stream import PixelElement, locate_pixel_element
-from .structure import KNOWN_VRS, check_structure
+from .structure import KNOWN_VRS, body_is_implicit_vr, check_structure
 
 # Identifies files written by this package (file meta, PS3.10 7.1).
 IMPLEMENTATION_CLASS_UID = "2.25.57621774961789039613359831097134383887"  # uuid5(URL, "portal-anonymizer")
@@ -54,12 +58,16 @@ class SourceInstance:
         From the file meta.
     pixels : PixelElement | None
         Where Pixel Data sits in the file, for streaming.
+    body_implicit_vr : bool
+        The data set is implicit VR although the syntax says explicit (a
+        writer bug pydicom reads).
     """
 
     path: str
     dataset: Dataset
     transfer_syntax: UID
     pixels: PixelElement | None
+    body_implicit_vr: bool = False
 
     @property
     def has_pixels(self) -> bool:
@@ -90,33 +98,124 @@ def read_instance(path: str | os.PathLike) -> SourceInstance:
             raise NotDicomFile("not a DICOM file")
         fp.seek(0)
         try:
-            ds = pydicom.dcmread(fp, stop_before_pixels=True)
-        except (InvalidDicomError, EOFError, struct.error, ValueError, KeyError, NotImplementedError, OSError) as exc:
-            raise AnonymizationError(f"unreadable DICOM header: {exc}") from exc
-        syntax = ds.file_meta.get("TransferSyntaxUID")
-        if not syntax:
-            raise AnonymizationError("file meta information has no TransferSyntaxUID")
-        syntax = UID(str(syntax))
-        if syntax == MEDIA_DIRECTORY_CLASS or ds.file_meta.get("MediaStorageSOPClassUID") == MEDIA_DIRECTORY_CLASS:
+            with warnings.catch_warnings():
+                # pydicom warns when the body's VR encoding differs from the syntax, and reads it
+                # anyway: so do we (below, the walk follows the bytes as pydicom does).
+                warnings.simplefilter("ignore")
+                ds = pydicom.dcmread(fp, stop_before_pixels=True)
+            meta = _read_meta(ds)
+            take_sop_uids_from_meta(ds)
+        except AnonymizationError:
+            raise
+        except Exception as exc:  # inside pydicom's reader, or the meta's values: the input does not parse
+            raise AnonymizationError(f"unreadable DICOM header: {_parser_words(exc)}") from exc
+        syntax, meta_length, media_class = meta
+        if syntax == MEDIA_DIRECTORY_CLASS or media_class == MEDIA_DIRECTORY_CLASS:
             raise NotDicomFile("a DICOMDIR media index, not an instance")
         if syntax == DEFLATED:
             fp.seek(0)
             try:
                 whole = pydicom.dcmread(fp)
-            except Exception as exc:  # deflate errors come in many types
-                raise AnonymizationError(f"unreadable deflated DICOM: {exc}") from exc
+            except Exception as exc:  # inside pydicom's reader and zlib: deflate errors come in many types
+                raise AnonymizationError(f"unreadable deflated DICOM: {_parser_words(exc)}") from exc
+            take_sop_uids_from_meta(whole)
             return SourceInstance(path, whole, syntax, None)
         if not syntax.is_transfer_syntax:
             raise AnonymizationError(f"unknown transfer syntax {syntax}")
         pixel_position = fp.tell()
-        meta_length = ds.file_meta.get("FileMetaInformationGroupLength")
-        if meta_length is None:
-            raise AnonymizationError("file meta information has no group length")
-        check_structure(fp, 132 + 12 + int(meta_length), implicit_vr=syntax.is_implicit_VR,
-                        little_endian=syntax.is_little_endian)
+        # What pydicom found the body to be: an explicit-VR syntax over an implicit-VR body is a
+        # known writer bug that pydicom reads (with a warning); the walk follows the same bytes.
+        start = 132 + 12 + meta_length
+        implicit_vr = body_is_implicit_vr(fp, start, declared=syntax.is_implicit_VR)
+        check_structure(fp, start, implicit_vr=implicit_vr, little_endian=syntax.is_little_endian)
         fp.seek(pixel_position)
-        pixels = locate_pixel_element(fp, path, implicit_vr=syntax.is_implicit_VR, little_endian=syntax.is_little_endian)
-    return SourceInstance(path, ds, syntax, pixels)
+        pixels = locate_pixel_element(fp, path, implicit_vr=implicit_vr, little_endian=syntax.is_little_endian)
+    return SourceInstance(path, ds, syntax, pixels, body_implicit_vr=implicit_vr and not syntax.is_implicit_VR)
+
+
+def convert_raw_elements(ds: Dataset) -> None:
+    """Parse every element still held as read, at every depth.
+
+    pydicom writes an unparsed element back as its raw bytes, which is only
+    right in the encoding it was read in; an implicit VR body is written
+    explicit, so each element needs its VR (from the dictionary, UN if
+    unknown) first.
+
+    Raises
+    ------
+    AnonymizationError
+        An element's bytes do not parse.
+    """
+    try:
+        for _ in ds.iterall():
+            pass
+    except Exception as exc:  # pydicom converting the file's bytes
+        raise AnonymizationError(f"an element cannot be read: {_parser_words(exc)}") from exc
+
+
+def _parser_words(exc: BaseException) -> str:
+    """What the parser said, in one short line (never just an exception class name)."""
+    return library_words(exc, fallback="the data does not follow the DICOM encoding")
+
+
+def _read_meta(ds: Dataset) -> tuple[UID, int, str]:
+    """``(transfer syntax, meta group length, media storage SOP class)``, checked.
+
+    Raises
+    ------
+    AnonymizationError
+        A required meta element is missing; a value that does not convert
+        raises from pydicom, which the caller reports as a parse error.
+    """
+    meta = ds.file_meta
+    syntax = meta.get("TransferSyntaxUID")
+    if not syntax:
+        raise AnonymizationError("file meta information has no TransferSyntaxUID")
+    length = meta.get("FileMetaInformationGroupLength")
+    if length is None:
+        raise AnonymizationError("file meta information has no group length")
+    if not isinstance(length, int):
+        raise AnonymizationError("file meta information group length is not a number (wrong VR)")
+    return UID(str(syntax)), length, str(meta.get("MediaStorageSOPClassUID", "") or "")
+
+
+def take_sop_uids_from_meta(ds: Dataset) -> None:
+    """Fill SOP Class and Instance UID from the file meta when the data set lacks them.
+
+    pydicom reads such files; PS3.10 makes the meta's Media Storage UIDs the
+    same values, so nothing is invented.
+    """
+    meta = getattr(ds, "file_meta", None)
+    if meta is None:
+        return
+    for keyword, meta_keyword in (("SOPClassUID", "MediaStorageSOPClassUID"),
+                                  ("SOPInstanceUID", "MediaStorageSOPInstanceUID")):
+        if not ds.get(keyword) and meta.get(meta_keyword):
+            setattr(ds, keyword, str(meta[meta_keyword].value).strip("\x00 "))
+
+
+# Bytes per word of the VRs whose values pydicom keeps as raw bytes in the file's byte order.
+WORD_VRS = {"OW": 2, "OL": 4, "OF": 4, "OD": 8, "OV": 8}
+
+
+def swap_word_values_to_little_endian(ds: Dataset, *, skip: tuple[str, ...] = ()) -> None:
+    """Byte-swap every OW/OL/OF/OD/OV value read from a big endian file, at every depth.
+
+    pydicom re-encodes numbers when it writes another byte order, but keeps
+    these values as the bytes it read: written little endian unswapped, a
+    palette or LUT would come out with every entry's bytes reversed.
+    """
+    for element in ds:
+        if element.keyword in skip:
+            continue
+        if element.VR == "SQ":
+            for item in element.value or ():
+                swap_word_values_to_little_endian(item)
+            continue
+        size = WORD_VRS.get(element.VR)
+        value = element.value
+        if size and isinstance(value, (bytes, bytearray)) and value and len(value) % size == 0:
+            element.value = np.frombuffer(value, dtype=f">u{size}").astype(f"<u{size}").tobytes()
 
 
 def _looks_like_bare_dataset(head: bytes) -> bool:
@@ -156,18 +255,76 @@ def write_atomically(destination: Path, write: Callable[[BinaryIO], None]) -> No
     not fsync'ed (durability across power loss is the storage layer's job,
     and an fsync per file would cost more than the de-identification).
     """
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=".anonymizing-", suffix=".part", dir=destination.parent)
+    temporary = _write_temporary(destination.parent, write)
+    try:
+        os.replace(temporary, destination)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+
+
+def write_into_folder(folder: Path, stem: str, write: Callable[[BinaryIO], None]) -> tuple[Path, str]:
+    """Write ``{stem}.dcm`` into ``folder`` without ever replacing a different file.
+
+    Two inputs can carry the same SOP Instance UID (a corpus holding one
+    image in several encodings, a modality resending an edited image), so
+    their outputs get the same name.  Silently replacing the first would
+    lose it while a report still names it.  Instead:
+
+    * the same bytes already under the name (a re-run): the file is kept;
+    * different bytes: the output goes to ``{stem}-2.dcm``, ``-3`` ...
+
+    The name is claimed with a hard link, which fails if it exists, so the
+    rule holds even when two writers race.
+
+    Returns
+    -------
+    (path, note)
+        Where the output is, and "" or a sentence for the report.
+    """
+    temporary = _write_temporary(folder, write)
+    try:
+        for number in itertools.count(1):
+            candidate = folder / (f"{stem}.dcm" if number == 1 else f"{stem}-{number}.dcm")
+            try:
+                _claim(temporary, candidate)
+            except FileExistsError:
+                if filecmp.cmp(temporary, candidate, shallow=False):
+                    return candidate, "identical to an output already in the folder (same SOP Instance UID)"
+                continue
+            if number == 1:
+                return candidate, ""
+            return candidate, (f"another output already has this SOP Instance UID: kept both, "
+                               f"this one as {candidate.name}")
+    finally:
+        temporary.unlink(missing_ok=True)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _claim(temporary: Path, candidate: Path) -> None:
+    """Give ``temporary``'s content the name ``candidate``; FileExistsError if the name is taken."""
+    try:
+        os.link(temporary, candidate)
+    except FileExistsError:
+        raise
+    except OSError:
+        # No hard links on this file system: claim the name exclusively, then move the file over
+        # our own empty placeholder (never over someone else's file).
+        os.close(os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+        os.replace(temporary, candidate)
+
+
+def _write_temporary(folder: Path, write: Callable[[BinaryIO], None]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    handle, name = tempfile.mkstemp(prefix=".anonymizing-", suffix=".part", dir=folder)
+    temporary = Path(name)
     try:
         with os.fdopen(handle, "wb") as out:
             write(out)
-        os.replace(temporary, destination)
     except BaseException:
-        try:
-            os.unlink(temporary)
-        except FileNotFoundError:
-            pass
+        temporary.unlink(missing_ok=True)
         raise
+    return temporary
 
 
 def write_dataset_with_pixels(out: BinaryIO, ds: Dataset, append_pixels: Callable[[BinaryIO], None] | None) -> None:

@@ -217,12 +217,6 @@ class Profile:
         return sorted(set(codes))
 
     @property
-    def cleans_text(self) -> bool:
-        """True when some free text is cleaned (so the instance's identifiers are needed)."""
-        text_options = {Option.CLEAN_DESCRIPTORS, Option.CLEAN_STRUCTURED_CONTENT, Option.CLEAN_GRAPHICS}
-        return not self.sanitize_by_vr and bool(self.options & text_options)
-
-    @property
     def dates_modified(self) -> bool:
         """True when the dates written are altered rather than removed or kept."""
         return self.date_policy in ("year", "shift") and Option.RETAIN_FULL_DATES not in self.options

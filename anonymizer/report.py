@@ -17,7 +17,7 @@ from .anonymize import AnonymizationResult
 COLUMNS = (
     "source", "status", "reason", "pixels_verified", "output",
     "original_patient_name", "new_patient_name", "original_patient_id", "new_patient_id",
-    "original_study_uid", "new_study_uid", "original_sop_uid", "new_sop_uid",
+    "original_study_uid", "new_study_uid", "original_sop_uid", "new_sop_uid", "reference",
 )
 
 

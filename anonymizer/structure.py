@@ -41,6 +41,23 @@ def check_structure(fp: BinaryIO, start: int, *, implicit_vr: bool, little_endia
     walker.elements(start, size, until_delimiter=None)
 
 
+def body_is_implicit_vr(fp: BinaryIO, start: int, *, declared: bool) -> bool:
+    """Whether the data set at ``start`` is really implicit VR.
+
+    Some writers label an implicit VR body with an explicit-VR syntax; pydicom
+    notices (the two bytes after the first tag are not a VR) and reads it as
+    implicit, with a warning.  The same test is made here, so the walk
+    accepts what pydicom accepts.  An implicit syntax is taken at its word.
+    """
+    if declared:
+        return True
+    fp.seek(start)
+    head = fp.read(6)
+    fp.seek(start)
+    # pydicom's rule: two upper-case letters are a VR (a wrong one is then refused by the walk).
+    return len(head) == 6 and not all(0x41 <= byte <= 0x5A for byte in head[4:6])
+
+
 def _is_public_sequence(tag: tuple[int, int]) -> bool:
     try:
         return tag[0] % 2 == 0 and dictionary_VR(tag[0] << 16 | tag[1]) == "SQ"

@@ -8,7 +8,9 @@ one cheap probe per dependency and answers 503 when a *required* one fails:
 
 - ``database``: ``SELECT 1`` on the default connection, and (once per process) no unapplied
   migrations, so new code is not put in rotation before ``migrate`` has run;
-- ``storage``: a small object written to and deleted from Django's default storage (disk or S3).
+- ``storage``: a small object written to and deleted from Django's default storage (disk or S3),
+  at most once per READYZ_STORAGE_PROBE_SECONDS in each process: probes every few seconds from
+  several balancers (or anyone on the internet) must not turn into a stream of storage writes.
 
 The others are reported but do not take the process out of rotation:
 
@@ -31,6 +33,7 @@ import logging
 import os
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
@@ -114,10 +117,39 @@ class MigrationsPending(Exception):
     pass
 
 
+@dataclass
+class StorageProbe:
+    """The last storage write probe of this process: which storage, when (monotonic), what failed."""
+
+    storage: str = ""
+    at: float = float("-inf")
+    error: Exception | None = None
+
+
+_last_storage_probe = StorageProbe()
+
+
 def check_storage() -> None:
-    # A fixed, identifier-free name; the storage may pick another if a probe is left over.
-    name = default_storage.save(STORAGE_PROBE_NAME, ContentFile(b"ok"))
-    default_storage.delete(name)
+    """Write and delete a probe object, or repeat the last result if it is recent enough.
+
+    The result is kept per storage configuration, so a process whose storage settings change
+    (tests, a reloaded configuration) probes the new storage at once.
+    """
+    global _last_storage_probe
+    storage = repr((settings.STORAGES["default"], str(settings.MEDIA_ROOT)))
+    last = _last_storage_probe
+    if last.storage == storage and time.monotonic() - last.at < settings.READYZ_STORAGE_PROBE_SECONDS:
+        if last.error is not None:
+            raise last.error
+        return
+    try:
+        # A fixed, identifier-free name; the storage may pick another if a probe is left over.
+        name = default_storage.save(STORAGE_PROBE_NAME, ContentFile(b"ok"))
+        default_storage.delete(name)
+    except Exception as exc:
+        _last_storage_probe = StorageProbe(storage, time.monotonic(), exc)
+        raise
+    _last_storage_probe = StorageProbe(storage, time.monotonic())
 
 
 def check_broker() -> None:

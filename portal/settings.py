@@ -15,9 +15,19 @@ from pathlib import Path
 
 import environ
 
+from portal.filemodes import apply_umask, file_mode, folder_mode, parse_umask
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
+
+# Before anything is created: every file this process writes (database, stored DICOM, previews,
+# scratch, outboxes) holds or may hold identifiers, so it is 0600 (0640 with UMASK=027).
+UMASK = parse_umask(env.str("UMASK", default="077"))
+apply_umask(UMASK)
+# Django's storage chmods uploads and their folders itself (0644/0755 by default): same mask.
+FILE_UPLOAD_PERMISSIONS = file_mode(UMASK)
+FILE_UPLOAD_DIRECTORY_PERMISSIONS = folder_mode(UMASK)
 
 DATA_DIR = Path(env.str("DATA_DIR", default=str(BASE_DIR / "var"))).resolve()
 DATA_DIR.mkdir(parents=True, exist_ok=True)
@@ -129,14 +139,22 @@ AUTH_PASSWORD_VALIDATORS = [
 # Staff login lockout (django-axes): AxesStandaloneBackend refuses a locked-out login before the
 # password is checked. Every login form (/login/, /admin/login/) goes through authenticate() with
 # the request, so both count. Locked per username and IP together, so a stranger cannot lock a
-# colleague out from elsewhere; the lock lifts after AXES_COOLOFF_MINUTES.
+# colleague out from elsewhere; one address is also locked across usernames (password spraying)
+# at a higher limit, as a clinic's staff share a NAT address. The lock lifts after AXES_COOLOFF_MINUTES.
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_IP_FAILURE_LIMIT = env.int("AXES_IP_FAILURE_LIMIT", default=20)
 AXES_COOLOFF_TIME = dt.timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
-AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# (parameters, failure limit): portal/login_lockout.py applies each rule's own limit.
+AXES_LOCKOUT_RULES = [
+    (["username", "ip_address"], AXES_FAILURE_LIMIT),
+    (["ip_address"], AXES_IP_FAILURE_LIMIT),
+]
+AXES_LOCKOUT_PARAMETERS = [parameters for parameters, _ in AXES_LOCKOUT_RULES]
+AXES_HANDLER = "portal.login_lockout.LockoutPerRuleHandler"
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked.html"
 
@@ -275,6 +293,10 @@ RATELIMIT_API = env.str("RATELIMIT_API", default="1200/m")
 # client address (e.g. HTTP_X_REAL_IP), and make sure the proxy overwrites it.
 if env.str("RATELIMIT_IP_META_KEY", default=""):
     RATELIMIT_IP_META_KEY = env.str("RATELIMIT_IP_META_KEY")
+# Wrong passcodes on one patient link (sharing/shares/lockout.py): this many from one client
+# address lock that address out for 15 minutes; this many from all addresses lock the link.
+PASSCODE_ADDRESS_ATTEMPTS = env.int("PASSCODE_ADDRESS_ATTEMPTS", default=5)
+PASSCODE_LINK_ATTEMPTS = env.int("PASSCODE_LINK_ATTEMPTS", default=30)
 SILENCED_SYSTEM_CHECKS = [
     # django-ratelimit lists only django_redis; Django's own RedisCache increments with INCR too.
     "django_ratelimit.W001",
@@ -316,9 +338,20 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "sharing.api.pagination.BoundedLimitOffsetPagination",
     "PAGE_SIZE": 50,
+    # Bounded JSON (size, depth: sharing/api/parsers.py); forms and multipart as DRF's defaults.
+    "DEFAULT_PARSER_CLASSES": [
+        "sharing.api.parsers.BoundedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
 }
+# The largest JSON request body the API reads (a share of 10,000 instance ids is ~200 kB).
+API_JSON_MAX_BYTES = env.int("API_JSON_MAX_BYTES", default=1024 * 1024)
+# The API schema and its browsable docs map every endpoint and field: signed-in users only
+# (portal/api_docs.py), unless API_DOCS_PUBLIC opens them, e.g. for a partner's developer portal.
+API_DOCS_PUBLIC = env.bool("API_DOCS_PUBLIC", default=False)
 SPECTACULAR_SETTINGS = {
     "TITLE": "Patient portal API",
     "DESCRIPTION": "Ingest exams, list studies, and share them with patients.",
@@ -328,6 +361,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "SERVE_PERMISSIONS": ["portal.api_docs.SchemaAccess"],
 }
 
 SESSION_COOKIE_HTTPONLY = True
@@ -381,6 +415,9 @@ LOGGING = {
         "django.db.backends": {"level": "INFO"},
     },
 }
+
+# /readyz writes a probe object to storage at most this often per process (portal/health.py).
+READYZ_STORAGE_PROBE_SECONDS = env.float("READYZ_STORAGE_PROBE_SECONDS", default=10)
 
 # The pipeline: a share queued or processing for longer than this is re-dispatched by the sweep.
 SHARE_STUCK_AFTER_SECONDS = env.int("SHARE_STUCK_AFTER_SECONDS", default=300)

@@ -4,6 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from portal import health
+from portal.api_docs import sign_in_for_docs
 
 urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
@@ -17,6 +18,6 @@ urlpatterns = [
     path("api/v1/schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves its init script as a file (no inline script for the CSP); Swagger UI
     # itself comes from drf-spectacular-sidecar, not a CDN.
-    path("api/v1/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
+    path("api/v1/docs/", sign_in_for_docs(SpectacularSwaggerSplitView.as_view(url_name="schema")), name="api-docs"),
     path("", include("sharing.urls")),
 ]

@@ -2,6 +2,7 @@ from django import forms
 from django.contrib import admin
 
 from .models import Clinic, DicomDevice, Document, Instance, Membership, Series, Study
+from .shares.passcodes import validate_passcode
 
 
 class MembershipInline(admin.TabularInline):
@@ -20,13 +21,18 @@ class ClinicForm(forms.ModelForm):
 
     new_link_passcode = forms.CharField(
         label="Patient link passcode", required=False, max_length=64, widget=forms.PasswordInput(render_value=False),
-        help_text="Set a passcode every patient link of this clinic asks for. Leave blank to keep the current one.",
+        help_text="Set a passcode (at least 6 characters) every patient link of this clinic asks for. Leave blank to keep the current one.",
     )
     clear_link_passcode = forms.BooleanField(label="Remove the passcode", required=False)
 
     class Meta:
         model = Clinic
         exclude = ["link_passcode_hash"]
+
+    def clean_new_link_passcode(self) -> str:
+        passcode = self.cleaned_data.get("new_link_passcode", "")
+        validate_passcode(passcode)
+        return passcode
 
     def save(self, commit=True):
         clinic = super().save(commit=False)

@@ -9,23 +9,32 @@ from __future__ import annotations
 import base64
 import json
 
+import email_validator
+import idna
 import phonenumbers
 from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import validate_email
 
 
 def normalize_email(value: str) -> str:
-    email = (value or "").strip()
+    """Return the address with its domain normalized, or raise ValidationError with the reason.
+
+    email-validator applies RFC 5322/6531 and IDNA 2008: it refuses IP-literal domains
+    ([192.0.2.1] and bare numbers), control and invisible characters, and domains that are not
+    valid IDNA. Non-ASCII mailbox names are refused too: they need SMTPUTF8, which Django's mail
+    framework does not speak. Deliverability (DNS) is not checked: no network at share time.
+    """
     try:
-        validate_email(email)
-    except ValidationError:
-        raise ValidationError("Enter a valid email address.") from None
-    local, _, domain = email.rpartition("@")
-    return f"{local}@{domain.lower()}"
+        checked = email_validator.validate_email(
+            (value or "").strip(), check_deliverability=False, allow_smtputf8=False,
+            allow_domain_literal=False, allow_quoted_local=False,
+        )
+    except email_validator.EmailNotValidError as exc:
+        raise ValidationError(f"Enter a valid email address. {exc}") from None
+    return checked.normalized
 
 
 def normalize_phone(value: str, region: str) -> str:
@@ -45,8 +54,16 @@ def normalize_phone(value: str, region: str) -> str:
 
 
 def mask_email(email: str) -> str:
-    """j***@e***.org: enough for staff to recognise it, not enough to read it."""
+    """j***@e***.org: enough for staff to recognise it, not enough to read it.
+
+    A domain that is not plain ASCII is shown whole in its punycode form (j***@xn--exmple-4nf.org):
+    a look-alike letter (Cyrillic а for Latin a) is then visible instead of hidden by the mask.
+    """
     local, _, domain = email.rpartition("@")
+    if not domain.isascii():
+        shown = f"{local[:1]}***@{idna.encode(domain).decode('ascii')}"
+        # Share.contact_masked holds 64 characters: keep both ends of a long domain.
+        return shown if len(shown) <= 64 else f"{shown[:31]}…{shown[-32:]}"
     host, _, tld = domain.rpartition(".")
     return f"{local[:1]}***@{host[:1]}***.{tld}"
 

@@ -17,13 +17,16 @@ from pynetdicom import AE, AllStoragePresentationContexts, evt
 from pynetdicom.sop_class import Verification
 from pydicom import uid
 
+from anonymizer.defects import report_defect
+
 from .ingest import RejectedFile, ingest_dicom_file
 from .ingest.sources import temp_dir
 from .models import Clinic, DicomDevice, Study
 
 log = logging.getLogger(__name__)
 
-# Uncompressed, deflate, JPEG baseline/extended/lossless, JPEG-LS, JPEG 2000 and RLE: what carts send.
+# Uncompressed, deflate, JPEG baseline/extended/lossless, JPEG-LS, JPEG 2000, HTJ2K and RLE: what
+# carts send, and every still-image syntax pydicom's installed decoders read.
 ACCEPTED_TRANSFER_SYNTAXES = [
     uid.ExplicitVRLittleEndian,
     uid.ImplicitVRLittleEndian,
@@ -37,6 +40,9 @@ ACCEPTED_TRANSFER_SYNTAXES = [
     uid.JPEGLSNearLossless,
     uid.JPEG2000Lossless,
     uid.JPEG2000,
+    uid.HTJ2KLossless,
+    uid.HTJ2KLosslessRPCL,
+    uid.HTJ2K,
     uid.RLELossless,
 ]
 
@@ -82,8 +88,9 @@ def handle_store(event) -> int:
     except OSError:
         log.exception("C-STORE failed while storing")
         return STATUS_OUT_OF_RESOURCES
-    except Exception:
-        log.exception("C-STORE failed")
+    except Exception as exc:
+        # A defect (or an IngestDefect already logged by the anonymizer): stack and reference, no identifiers.
+        report_defect(exc, where="storing a C-STORE object", logger=log)
         return STATUS_CANNOT_UNDERSTAND
     finally:
         path.unlink(missing_ok=True)

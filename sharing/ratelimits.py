@@ -9,6 +9,8 @@ blocked request raises Ratelimited; RatelimitMiddleware hands it to `rate_limite
 
 from __future__ import annotations
 
+import ipaddress
+
 from django.conf import settings
 from django.http import HttpResponse, JsonResponse
 from django.shortcuts import render
@@ -32,11 +34,28 @@ def api_rate(group, request) -> str:
 
 # One budget per IP for the page and all its assets: the link is one door however it is used.
 limit_link = ratelimit(group="patient-link", key="ip", rate=link_rate, block=True)
-# Guessing passcodes: only POSTs count. Each share also locks itself after 5 wrong tries.
+# Guessing passcodes: only POSTs count. Each link also locks out a guessing address (sharing/shares/lockout.py).
 limit_passcode = ratelimit(group="patient-passcode", key="ip", rate=passcode_rate, method="POST", block=True)
 # Integrations (REST and DICOMweb). Token authentication happens inside DRF, after this check,
 # so an unauthenticated flood is counted too.
 limit_api = ratelimit(group="api", key="ip", rate=api_rate, block=True)
+
+
+def client_address(request) -> str:
+    """The client address the limits count by: RATELIMIT_IP_META_KEY behind a proxy, else REMOTE_ADDR.
+
+    An IPv6 client is counted by its /64, as django-ratelimit does: one host usually holds a
+    whole /64 and could otherwise take a fresh address for every guess.
+    """
+    meta_key = getattr(settings, "RATELIMIT_IP_META_KEY", None) or "REMOTE_ADDR"
+    value = request.META.get(meta_key, "").split(",")[0].strip()
+    try:
+        address = ipaddress.ip_address(value)
+    except ValueError:
+        return value
+    if address.version == 6:
+        return str(ipaddress.ip_network(f"{address}/64", strict=False).network_address)
+    return str(address)
 
 
 def retry_after(rate: str) -> int:

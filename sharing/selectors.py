@@ -8,6 +8,9 @@ from django.db.models import Q, QuerySet
 from .models import Clinic, Instance, Study
 
 
+MAX_SEARCH_LENGTH = 200
+
+
 def clinics_for_user(user) -> QuerySet[Clinic]:
     if not user.is_authenticated:
         return Clinic.objects.none()
@@ -17,7 +20,8 @@ def clinics_for_user(user) -> QuerySet[Clinic]:
 def studies_for_user(user, *, search: str = "") -> QuerySet[Study]:
     """The study list: the user's clinics' studies, newest first, optionally searched by name or ID."""
     studies = Study.objects.filter(clinic__in=clinics_for_user(user).values("pk"))
-    search = search.strip()
+    # PostgreSQL text cannot hold NUL; a search for one matches nothing, so it is dropped.
+    search = search.replace("\x00", "").strip()[:MAX_SEARCH_LENGTH]
     if search:
         # Names are stored "Family, Given"; let "doe jane", "Doe^Jane" and "jane" all match.
         terms = search.replace("^", " ").replace(",", " ").split()

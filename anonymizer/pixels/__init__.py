@@ -3,7 +3,8 @@
 :func:`plan_pixel_cleaning` decides what to keep (regions, else a vendor
 rule, else nothing is known); :func:`clean_frames` turns a stream of source
 frames into a stream of cleaned frames in the right output syntax.  Reading
-frames and writing the element live in :mod:`.stream`, per-syntax work in
+frames and writing the element live in :mod:`.stream`, decoding (and what
+the pixel module means) in :mod:`.decoding`, per-syntax work in
 :mod:`.codecs`.
 """
 
@@ -16,12 +17,15 @@ import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.uid import JPEGBaseline8Bit, RLELossless, UID
 
+from ..errors import AnonymizationError
 from . import codecs
+from .decoding import darkest_palette_index, read_pixel_attributes
 from .regions import PixelPlan, mask_outside_regions, plan_pixel_cleaning
 
 __all__ = ["PixelPlan", "CleanedPixels", "clean_frames", "mask_outside_regions", "plan_pixel_cleaning"]
 
 EXPLICIT_VR_LITTLE_ENDIAN = UID("1.2.840.10008.1.2.1")
+EXPLICIT_VR_BIG_ENDIAN = "1.2.840.10008.1.2.2"
 NATIVE_SYNTAXES = frozenset({"1.2.840.10008.1.2", "1.2.840.10008.1.2.1", "1.2.840.10008.1.2.2", "1.2.840.10008.1.2.1.99"})
 
 
@@ -59,40 +63,37 @@ def clean_frames(
     *,
     transfer_syntax: str,
     encoded_frames: Callable[[], Iterator[bytes]],
-    decoded_frames: Callable[[], Iterator[np.ndarray]],
+    decoded_frames: Callable[..., Iterator[np.ndarray]],
 ) -> CleanedPixels:
     """Choose the codec path for ``transfer_syntax`` and clean lazily.
 
     Parameters
     ----------
     pixel_module : Dataset
-        The original image pixel attributes (Rows, Columns, photometric ...).
+        The original image pixel attributes (Rows, Columns, photometric,
+        palette ...), as read from the source.
     plan : PixelPlan
         What to keep in every frame.
     transfer_syntax : str
         The source's transfer syntax.
     encoded_frames : callable
-        Returns an iterator over the source frames as stored (native bytes
-        or one compressed frame each).
+        Returns an iterator over the source frames as stored (one
+        compressed frame each); used where frames are cleaned in kind.
     decoded_frames : callable
-        Returns an iterator over decoded frames (numpy), used for syntaxes
-        this package does not re-encode in kind.
+        ``decoded_frames(as_rgb=bool)`` returns an iterator over frames
+        decoded by pydicom (:func:`.decoding.decoded_frames`).
 
     Returns
     -------
     CleanedPixels
+
+    Raises
+    ------
+    AnonymizationError
+        The pixel module is unusable, or this photometric cannot be blacked out.
     """
-    frames_count = int(pixel_module.get("NumberOfFrames", 1) or 1)
-    photometric = str(pixel_module.PhotometricInterpretation).strip()
-    if transfer_syntax in NATIVE_SYNTAXES:
-        cleaner = codecs.native_cleaner(pixel_module, plan, little_endian=transfer_syntax != "1.2.840.10008.1.2.2")
-        return CleanedPixels(
-            transfer_syntax=EXPLICIT_VR_LITTLE_ENDIAN,
-            photometric=photometric,
-            frames=map(cleaner, encoded_frames()),
-            encapsulated=False,
-            total_length=codecs.native_frame_size(pixel_module) * frames_count,
-        )
+    attributes = read_pixel_attributes(pixel_module)
+    photometric = attributes.photometric
     if transfer_syntax == JPEGBaseline8Bit:
         cleaner = codecs.jpeg_baseline_cleaner(plan, monochrome1=photometric == "MONOCHROME1")
         return CleanedPixels(
@@ -102,13 +103,29 @@ def clean_frames(
             encapsulated=True,
             lossy_method="ISO_10918_1",
         )
-    # Everything else is decoded by pydicom's plugins and written RLE Lossless.
-    samples = int(pixel_module.get("SamplesPerPixel", 1))
-    decoded_photometric = "RGB" if samples == 3 and photometric.startswith("YBR") else photometric
-    cleaner = codecs.rle_cleaner(pixel_module, plan, decoded_photometric)
+    if attributes.bits_allocated not in (8, 16, 32):
+        raise AnonymizationError(
+            f"the portal cannot clean pixels of {attributes.bits_allocated} bits allocated yet")
+    palette_index = None
+    if photometric == "PALETTE COLOR":
+        palette_index = darkest_palette_index(pixel_module, little_endian=transfer_syntax != EXPLICIT_VR_BIG_ENDIAN)
+    if transfer_syntax in NATIVE_SYNTAXES:
+        # Decoded as stored (YBR stays YBR, 4:2:2 chroma upsampled): masked, written losslessly.
+        decoded_photometric = "YBR_FULL" if photometric == "YBR_FULL_422" else photometric
+        fill = codecs.black_value(attributes, decoded_photometric, palette_index=palette_index)
+        return CleanedPixels(
+            transfer_syntax=EXPLICIT_VR_LITTLE_ENDIAN,
+            photometric=decoded_photometric,
+            frames=map(codecs.native_cleaner(plan, fill), decoded_frames(as_rgb=False)),
+            encapsulated=False,
+            total_length=codecs.native_frame_size(attributes) * attributes.frames,
+        )
+    # Everything else is decoded by pydicom's plugins (YBR_* as RGB) and written RLE Lossless.
+    decoded_photometric = "RGB" if attributes.samples == 3 and photometric.startswith("YBR") else photometric
+    fill = codecs.black_value(attributes, decoded_photometric, palette_index=palette_index)
     return CleanedPixels(
         transfer_syntax=RLELossless,
         photometric=decoded_photometric,
-        frames=map(cleaner, decoded_frames()),
+        frames=map(codecs.rle_cleaner(attributes, plan, decoded_photometric, fill), decoded_frames(as_rgb=True)),
         encapsulated=True,
     )

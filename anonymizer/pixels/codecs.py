@@ -3,8 +3,9 @@
 =================================  ==========================================
 source                             what is written
 =================================  ==========================================
-native (uncompressed)              native, explicit VR little endian; masked
-                                   in place, no loss
+native (uncompressed, any byte     native, explicit VR little endian, colour by
+order, implicit or deflated)       pixel (YBR_FULL_422 as YBR_FULL): decoded by
+                                   pydicom, masked, no loss
 JPEG Baseline (8-bit lossy)        JPEG Baseline, re-encoded by libjpeg-turbo
                                    (Pillow) with the frame's *own*
                                    quantisation tables and chroma sampling,
@@ -29,9 +30,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from PIL import Image, JpegImagePlugin
-from pydicom.dataset import Dataset
 
 from ..errors import AnonymizationError
+from .decoding import PixelAttributes
 from .regions import PixelPlan, mask_outside_regions
 
 # Frames decoded and encoded at once: enough to keep both cores busy while
@@ -108,13 +109,21 @@ def jpeg_output_photometric(original: str) -> str:
 
 # --- native ---------------------------------------------------------------------------------
 
-def native_fill(ds: Dataset):
-    """The value that displays as black, per PhotometricInterpretation."""
-    photometric = str(ds.PhotometricInterpretation).strip()
-    bits_stored = int(ds.get("BitsStored", ds.BitsAllocated))
-    signed = int(ds.get("PixelRepresentation", 0)) == 1
-    lowest = -(1 << (bits_stored - 1)) if signed else 0
-    highest = (1 << (bits_stored - 1)) - 1 if signed else (1 << bits_stored) - 1
+def black_value(attributes: PixelAttributes, photometric: str, *, palette_index: int | None = None):
+    """The value that displays as black, per PhotometricInterpretation of the *decoded* frames.
+
+    Parameters
+    ----------
+    attributes : PixelAttributes
+        Bits stored and signedness of the samples.
+    photometric : str
+        Of the frames being masked (YBR_FULL_422 sources decode to YBR_FULL).
+    palette_index : int, optional
+        The darkest palette entry, for PALETTE COLOR.
+    """
+    bits_stored = attributes.bits_stored
+    lowest = -(1 << (bits_stored - 1)) if attributes.signed else 0
+    highest = (1 << (bits_stored - 1)) - 1 if attributes.signed else (1 << bits_stored) - 1
     if photometric == "MONOCHROME2":
         return lowest
     if photometric == "MONOCHROME1":
@@ -124,80 +133,50 @@ def native_fill(ds: Dataset):
     if photometric == "YBR_FULL":
         middle = 1 << (bits_stored - 1)
         return (0, middle, middle)
-    if photometric == "PALETTE COLOR":
-        return darkest_palette_index(ds)
-    raise AnonymizationError(f"cannot black out native {photometric} pixels")
+    if photometric == "PALETTE COLOR" and palette_index is not None:
+        return palette_index
+    raise AnonymizationError(f"the portal cannot black out {photometric} pixels yet")
 
 
-def darkest_palette_index(ds: Dataset) -> int:
-    """The palette index whose colour is darkest (index 0 is not always black)."""
-    from pydicom.pixels import apply_color_lut
+def native_cleaner(plan: PixelPlan, fill) -> Callable[[np.ndarray], bytes]:
+    """Return a function that blacks out the plan's area in one decoded frame.
 
-    first = int(ds.RedPaletteColorLookupTableDescriptor[1])
-    entries = int(ds.RedPaletteColorLookupTableDescriptor[0]) or 65536
-    indices = np.arange(first, first + entries, dtype=np.uint16 if ds.BitsAllocated > 8 else np.uint8)
-    colours = apply_color_lut(indices, ds).astype(np.int64)
-    return int(first + np.argmin(colours.sum(axis=-1)))
-
-
-def native_cleaner(ds: Dataset, plan: PixelPlan, *, little_endian: bool) -> Callable[[bytes], bytes]:
-    """Return a function that blacks out the plan's area in one native frame.
-
-    The frame is written back explicit VR little endian, so a big endian
-    source is byte-swapped on the way.
+    The frame comes from pydicom's decoder, which has already dealt with the
+    source's byte order (8-bit pixels in big endian OW words included),
+    planar configuration and 4:2:2 chroma; it is written back colour-by-pixel,
+    little endian, so the output is exactly the decoded input outside the
+    blacked-out area.
     """
-    bits = int(ds.BitsAllocated)
-    if bits not in (8, 16, 32):
-        raise AnonymizationError(f"cannot clean native pixels with BitsAllocated {bits}")
-    rows, columns = int(ds.Rows), int(ds.Columns)
-    samples = int(ds.get("SamplesPerPixel", 1))
-    planar = int(ds.get("PlanarConfiguration", 0)) == 1
-    signed = int(ds.get("PixelRepresentation", 0)) == 1
-    dtype = np.dtype(f"{'<' if little_endian else '>'}{'i' if signed else 'u'}{bits // 8}")
-    fill = native_fill(ds)
 
-    def clean(frame: bytes) -> bytes:
-        array = np.frombuffer(frame, dtype=dtype).astype(dtype.newbyteorder("<"))
-        if samples == 1:
-            mask_outside_regions(array.reshape(rows, columns), plan, fill)
-        elif planar:
-            planes = array.reshape(samples, rows, columns)
-            for index in range(samples):
-                mask_outside_regions(planes[index], plan, fill[index])
-        else:
-            mask_outside_regions(array.reshape(rows, columns, samples), plan, fill)
-        return array.tobytes()
+    def clean(frame: np.ndarray) -> bytes:
+        frame = np.array(frame, copy=True, order="C")
+        mask_outside_regions(frame, plan, fill)
+        return frame.astype(frame.dtype.newbyteorder("<"), copy=False).tobytes()
 
     return clean
 
 
-def native_frame_size(ds: Dataset) -> int:
-    """Bytes per native frame."""
-    return int(ds.Rows) * int(ds.Columns) * int(ds.get("SamplesPerPixel", 1)) * (int(ds.BitsAllocated) // 8)
+def native_frame_size(attributes: PixelAttributes, *, samples: int | None = None) -> int:
+    """Bytes per native frame of whole samples (``samples`` overrides the header's count)."""
+    return attributes.rows * attributes.columns * (samples or attributes.samples) * (attributes.bits_allocated // 8)
 
 
 # --- other compressed syntaxes -> RLE Lossless ----------------------------------------------
 
-def rle_cleaner(ds: Dataset, plan: PixelPlan, photometric: str) -> Callable[[np.ndarray], bytes]:
+def rle_cleaner(attributes: PixelAttributes, plan: PixelPlan, photometric: str, fill) -> Callable[[np.ndarray], bytes]:
     """Return a function that masks one decoded frame and encodes it as RLE Lossless."""
     from pydicom.pixels.encoders import RLELosslessEncoder
 
-    samples = int(ds.get("SamplesPerPixel", 1))
     encode_args = {
-        "rows": int(ds.Rows), "columns": int(ds.Columns), "samples_per_pixel": samples,
-        "bits_allocated": int(ds.BitsAllocated), "bits_stored": int(ds.get("BitsStored", ds.BitsAllocated)),
-        "pixel_representation": int(ds.get("PixelRepresentation", 0)),
+        "rows": attributes.rows, "columns": attributes.columns, "samples_per_pixel": attributes.samples,
+        "bits_allocated": attributes.bits_allocated, "bits_stored": attributes.bits_stored,
+        "pixel_representation": int(attributes.signed),
         "photometric_interpretation": photometric, "number_of_frames": 1,
         "planar_configuration": 0,
     }
-    probe = Dataset()
-    probe.update({k: v for k, v in ds.items()})
-    probe.PhotometricInterpretation = photometric
-    fill = native_fill(probe)
 
     def clean(frame: np.ndarray) -> bytes:
-        frame = np.ascontiguousarray(frame)
-        frame.setflags(write=True)
+        frame = np.array(frame, copy=True, order="C")
         mask_outside_regions(frame, plan, fill)
         return RLELosslessEncoder.encode(frame, **encode_args)
 

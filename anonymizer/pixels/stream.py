@@ -41,6 +41,8 @@ class PixelElement:
         Value length, or None for an encapsulated (undefined length) value.
     little_endian : bool
         Byte order of the transfer syntax.
+    vr : str | None
+        The VR written in the file (None for an implicit VR body).
     """
 
     path: str
@@ -48,6 +50,7 @@ class PixelElement:
     value_offset: int
     length: int | None
     little_endian: bool
+    vr: str | None = None
 
     @property
     def encapsulated(self) -> bool:
@@ -74,6 +77,7 @@ def locate_pixel_element(fp: BinaryIO, path: str, *, implicit_vr: bool, little_e
     group, element = struct.unpack(order + "HH", head[:4])
     if (group << 16 | element) != PIXEL_DATA_TAG:
         return None  # float/double pixel data or trailing elements: not image pixels we clean
+    vr = None if implicit_vr else head[4:6].decode("ascii", "replace")
     if implicit_vr:
         (length,) = struct.unpack(order + "L", head[4:8])
         value_offset = start + 8
@@ -93,19 +97,7 @@ def locate_pixel_element(fp: BinaryIO, path: str, *, implicit_vr: bool, little_e
             f"truncated file: Pixel Data declares {length} bytes but only {size - value_offset} remain")
     if length != UNDEFINED_LENGTH and length % 2:
         raise AnonymizationError(f"bad length: Pixel Data has odd length {length}")
-    return PixelElement(path, start, value_offset, None if length == UNDEFINED_LENGTH else length, little_endian)
-
-
-def iter_native_frames(element: PixelElement, frame_size: int, number_of_frames: int) -> Iterator[bytes]:
-    """Yield each native frame's bytes, read from the file one at a time."""
-    if element.length is None or frame_size * number_of_frames > element.length:
-        raise AnonymizationError(
-            f"bad length: {number_of_frames} frame(s) of {frame_size} bytes do not fit in Pixel Data "
-            f"({element.length} bytes)")
-    with open(element.path, "rb") as fp:
-        fp.seek(element.value_offset)
-        for _ in range(number_of_frames):
-            yield fp.read(frame_size)
+    return PixelElement(path, start, value_offset, None if length == UNDEFINED_LENGTH else length, little_endian, vr)
 
 
 def iter_encapsulated_frames(element: PixelElement, number_of_frames: int) -> Iterator[bytes]:
@@ -123,26 +115,49 @@ def iter_encapsulated_frames(element: PixelElement, number_of_frames: int) -> It
             raise AnonymizationError(f"Pixel Data holds {count} frame(s), NumberOfFrames says {number_of_frames}")
 
 
-def copy_pixel_element(element: PixelElement, out: BinaryIO) -> None:
-    """Copy the whole Pixel Data element, header included, byte for byte.
+def copy_pixel_element(element: PixelElement, out: BinaryIO, *, implicit_vr: bool, little_endian: bool,
+                       native_vr: str) -> None:
+    """Copy the Pixel Data value byte for byte, under a header in the output's encoding.
 
     Used by header-only profiles: the pixels are neither decoded nor held in
-    memory.  For an encapsulated value the items are walked to find the end
-    and to check that none is cut short.
+    memory.  The element header is written afresh, because the source's may
+    be implicit VR under an explicit-VR syntax (a writer bug pydicom reads),
+    and the output follows the syntax its file meta declares.  For an
+    encapsulated value the items are walked to find the end and to check
+    that none is cut short.
+
+    Parameters
+    ----------
+    element : PixelElement
+        Where the value sits in the source.
+    out : BinaryIO
+        The output, positioned after the header pydicom wrote.
+    implicit_vr, little_endian : bool
+        The output's encoding (the byte order never changes here: a value is
+        only copied when the output keeps the source's syntax family).
+    native_vr : str
+        VR for a native value when the source did not write one (OB or OW).
     """
+    order = "<" if little_endian else ">"
+    if element.length is None:
+        out.write(struct.pack(order + "HH2sHL", 0x7FE0, 0x0010, b"OB", 0, UNDEFINED_LENGTH))
+    elif implicit_vr:
+        out.write(struct.pack(order + "HHL", 0x7FE0, 0x0010, element.length))
+    else:
+        vr = element.vr if element.vr in ("OB", "OW") else native_vr
+        out.write(struct.pack(order + "HH2sHL", 0x7FE0, 0x0010, vr.encode(), 0, element.length))
     with open(element.path, "rb") as fp:
-        fp.seek(element.element_offset)
+        fp.seek(element.value_offset)
         if element.length is not None:
-            _copy_exact(fp, out, element.value_offset - element.element_offset + element.length)
+            _copy_exact(fp, out, element.length)
             return
-        _copy_exact(fp, out, element.value_offset - element.element_offset)
-        order = "<" if element.little_endian else ">"
+        source_order = "<" if element.little_endian else ">"
         while True:
             head = fp.read(8)
             if len(head) < 8:
                 raise AnonymizationError("truncated file: encapsulated Pixel Data has no sequence delimiter")
             out.write(head)
-            group, elem, length = struct.unpack(order + "HHL", head)
+            group, elem, length = struct.unpack(source_order + "HHL", head)
             if (group, elem) == (0xFFFE, 0xE0DD):
                 return
             if (group, elem) != (0xFFFE, 0xE000) or length == UNDEFINED_LENGTH:

@@ -4,6 +4,16 @@ from ..delivery.channels import channel_choices
 from ..models import Instance, Series, ShareItem, Study
 from ..shares import service
 
+# Database ids are PostgreSQL bigints: a larger number is refused here with a field error, not
+# passed to the database driver (which raises OverflowError, a 500).
+MAX_ID = 2**63 - 1
+# A share of more images than this is not a patient's exam; the bound keeps one request small.
+MAX_SHARE_INSTANCES = 10_000
+
+
+def record_id(**options) -> serializers.IntegerField:
+    return serializers.IntegerField(min_value=1, max_value=MAX_ID, **options)
+
 
 class StudySerializer(serializers.ModelSerializer):
     clinic = serializers.SlugRelatedField(slug_field="slug", read_only=True)
@@ -51,12 +61,14 @@ class StudyDetailSerializer(StudySerializer):
 
 class UploadSerializer(serializers.Serializer):
     files = serializers.ListField(child=serializers.FileField(allow_empty_file=True), allow_empty=False)
-    clinic = serializers.SlugField(required=False, help_text="The clinic's slug; needed only for users of several clinics.")
+    clinic = serializers.SlugField(required=False, max_length=50, help_text="The clinic's slug; needed only for users of several clinics.")
 
 
 class RejectedFileSerializer(serializers.Serializer):
     file = serializers.CharField()
     reason = serializers.CharField()
+    reference = serializers.CharField(
+        required=False, help_text="Present when the portal itself failed on the file (not bad input): quote it to support.")
 
 
 class IngestResultSerializer(serializers.Serializer):
@@ -67,6 +79,11 @@ class IngestResultSerializer(serializers.Serializer):
     discarded = RejectedFileSerializer(many=True)
 
 
+class StudyListQuerySerializer(serializers.Serializer):
+    search = serializers.CharField(required=False, allow_blank=True, max_length=200,
+                                   help_text="Matches the patient's name or ID.")
+
+
 def channel_field():
     return serializers.ChoiceField(
         choices=channel_choices(), required=False, allow_blank=True,
@@ -75,8 +92,8 @@ def channel_field():
 
 
 class ShareCreateSerializer(serializers.Serializer):
-    study = serializers.IntegerField()
-    instances = serializers.ListField(child=serializers.IntegerField(), required=False, allow_empty=True)
+    study = record_id()
+    instances = serializers.ListField(child=record_id(), required=False, allow_empty=True, max_length=MAX_SHARE_INSTANCES)
     email = serializers.CharField(required=False, allow_blank=True, max_length=service.EMAIL_MAX_LENGTH)
     phone = serializers.CharField(required=False, allow_blank=True, max_length=service.PHONE_MAX_LENGTH)
     channel = channel_field()

@@ -2,7 +2,7 @@
 
 from django.http import Http404
 from django.utils.decorators import method_decorator
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import MultiPartParser
@@ -12,7 +12,9 @@ from .. import selectors
 from ..ratelimits import limit_api
 from ..ingest import ingest_uploads
 from ..models import Study
-from .serializers import IngestResultSerializer, StudyDetailSerializer, StudySerializer, UploadSerializer
+from .serializers import (
+    IngestResultSerializer, StudyDetailSerializer, StudyListQuerySerializer, StudySerializer, UploadSerializer,
+)
 
 
 def clinic_for_request(user, slug: str | None):
@@ -31,6 +33,7 @@ def clinic_for_request(user, slug: str | None):
     return clinics[0]
 
 
+@extend_schema_view(list=extend_schema(parameters=[StudyListQuerySerializer]))
 @method_decorator(limit_api, name="dispatch")
 class StudyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Studies of the caller's clinics, newest first. `?search=` matches name or patient ID."""
@@ -38,7 +41,9 @@ class StudyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     serializer_class = StudySerializer
 
     def get_queryset(self):
-        return selectors.studies_for_user(self.request.user, search=self.request.query_params.get("search", ""))
+        query = StudyListQuerySerializer(data=self.request.query_params)
+        query.is_valid(raise_exception=True)
+        return selectors.studies_for_user(self.request.user, search=query.validated_data.get("search", ""))
 
     def get_serializer_class(self):
         if self.action == "retrieve":

@@ -90,15 +90,16 @@ class TwilioBackend(TextBackend):
     """
 
     path = "/2010-04-01/Accounts/{sid}/Messages.json"
-    # Per channel: the sender setting, the address prefix, and the optional Content API template.
+    # Per channel: the sender setting, the address prefix, the optional Content API template,
+    # and what staff read the provider as.
     SENDERS = {
-        "sms": ("TWILIO_FROM_NUMBER", "", ""),
-        "whatsapp": ("TWILIO_WHATSAPP_FROM", "whatsapp:", "TWILIO_WHATSAPP_CONTENT_SID"),
+        "sms": ("TWILIO_FROM_NUMBER", "", "", "SMS"),
+        "whatsapp": ("TWILIO_WHATSAPP_FROM", "whatsapp:", "TWILIO_WHATSAPP_CONTENT_SID", "WhatsApp"),
     }
 
     def __init__(self, channel: str):
         super().__init__(channel)
-        sender_setting, self.prefix, template_setting = self.SENDERS[channel]
+        sender_setting, self.prefix, template_setting, self.label = self.SENDERS[channel]
         self.sid = settings.TWILIO_ACCOUNT_SID
         self.token = settings.TWILIO_AUTH_TOKEN
         self.sender = getattr(settings, sender_setting, "")
@@ -122,8 +123,8 @@ class TwilioBackend(TextBackend):
                 settings.TWILIO_API_BASE.rstrip("/") + self.path.format(sid=self.sid), auth=(self.sid, self.token),
                 data=self.form(message), headers={"I-Twilio-Idempotency-Token": message.idempotency_key}, timeout=15,
             )
-        except requests.RequestException as exc:
-            raise TextSendError(f"Twilio unreachable ({exc.__class__.__name__})", permanent=False) from None
+        except requests.RequestException:
+            raise TextSendError(f"the {self.label} provider (Twilio) could not be reached", permanent=False) from None
         if response.status_code in (429,) or response.status_code >= 500:
             raise TextSendError(f"Twilio answered {response.status_code}", permanent=False)
         if response.status_code >= 400:

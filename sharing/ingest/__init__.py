@@ -1,7 +1,7 @@
 """Ingest: every door (web upload, REST, STOW-RS, C-STORE) ends in `ingest_candidates`."""
 
-from .errors import RejectedFile
+from .errors import IngestDefect, RejectedFile
 from .service import IngestReport, ingest_candidates, ingest_dicom_file, ingest_uploads
 from .sources import Candidate
 
-__all__ = ["Candidate", "IngestReport", "RejectedFile", "ingest_candidates", "ingest_dicom_file", "ingest_uploads"]
+__all__ = ["Candidate", "IngestDefect", "IngestReport", "RejectedFile", "ingest_candidates", "ingest_dicom_file", "ingest_uploads"]

@@ -5,6 +5,17 @@ class RejectedFile(Exception):
     """
 
 
+class IngestDefect(Exception):
+    """Our own code failed on one file (a defect, not bad input); logged under ``reference``.
+
+    The message is the sentence staff see, with the reference to give support.
+    """
+
+    def __init__(self, sentence: str, reference: str):
+        super().__init__(sentence)
+        self.reference = reference
+
+
 class UploadTooLarge(Exception):
     """A request body passed MAX_UPLOAD_BYTES while it streamed in; the whole request is refused (413)."""
 

@@ -15,11 +15,13 @@ from pathlib import Path
 
 from django.core.files import File
 from django.core.files.storage import default_storage
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import F
 
+from anonymizer.defects import defect_sentence, report_defect
+
 from ..models import Clinic, Document, Instance, Series, Study
-from .errors import RejectedFile
+from .errors import IngestDefect, RejectedFile
 from .sources import Candidate, candidates_from_uploads, cleanup, temp_dir
 from .validation import DicomSummary, sniff_document, validate_dicom
 
@@ -56,6 +58,7 @@ def ingest_candidates(clinic: Clinic, candidates: Iterable[Candidate], *, source
         # PDFs kept back to attach at the end: removed whatever happened to the batch.
         for _, path, _ in report.documents:
             path.unlink(missing_ok=True)
+    refresh_studies(report)
     log.info(
         "ingest clinic=%s source=%s accepted=%d duplicates=%d rejected=%d discarded=%d",
         clinic.pk, source, report.accepted, report.duplicates, len(report.rejected), len(report.discarded),
@@ -81,6 +84,15 @@ def ingest_each(clinic: Clinic, candidates: Iterable[Candidate], report: IngestR
             except RejectedFile as exc:
                 report.rejected.append({"file": candidate.label, "reason": str(exc)})
                 continue
+            except IngestDefect as exc:
+                report.rejected.append({"file": candidate.label, "reason": str(exc), "reference": exc.reference})
+                continue
+            except DatabaseError:
+                raise  # the database is down or the transaction is broken: the request fails as a whole
+            except Exception as exc:  # a defect of ours costs this file, not the batch
+                reference = report_defect(exc, where="ingesting a file", logger=log)
+                report.rejected.append({"file": candidate.label, "reason": defect_sentence(reference), "reference": reference})
+                continue
             if instance is None:
                 report.discarded.append({"file": candidate.label, "reason": str(created)})
                 continue
@@ -92,6 +104,13 @@ def ingest_each(clinic: Clinic, candidates: Iterable[Candidate], report: IngestR
                 report.duplicates += 1
                 report.accepted += 1
         attach_documents(clinic, report)
+
+
+def refresh_studies(report: IngestReport) -> None:
+    """Re-read the batch's studies: their counts and modalities were updated in the database
+    (F expressions) after the rows the report holds were loaded."""
+    fresh = Study.objects.in_bulk([study.pk for study in report.studies])
+    report.studies = [fresh[study.pk] for study in report.studies if study.pk in fresh]
 
 
 def handle_document(clinic: Clinic, candidate: Candidate, kind: str, report: IngestReport) -> None:
@@ -149,6 +168,8 @@ def ingest_dicom_file(clinic: Clinic, path: Path, *, source: str, source_detail:
         result = anonymize_strict(path, anonymized, clinic_id=clinic.pk, accept_unverified=True)
         if result.status == "discarded":
             return None, result.reason
+        if result.status == "failed":
+            raise IngestDefect(result.reason, result.reference)
         if result.status != "written":
             raise RejectedFile(f"could not be anonymized: {result.reason}")
         anonymized_summary = validate_dicom(anonymized)

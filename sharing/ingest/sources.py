@@ -93,8 +93,8 @@ def expand_zip(label: str, path: Path) -> Iterator[Candidate]:
     """
     try:
         archive = zipfile.ZipFile(path)
-    except ZIP_DAMAGE as exc:
-        yield Candidate(label, error=f"not a readable ZIP archive ({exc.__class__.__name__})")
+    except ZIP_DAMAGE:
+        yield Candidate(label, error="not a readable ZIP archive: it is damaged or not a ZIP file")
         return
     with archive:
         # A member with an empty name makes is_dir() fail (IndexError), found by tests/fuzz.
@@ -127,8 +127,8 @@ def expand_zip(label: str, path: Path) -> Iterator[Candidate]:
                 if expanded >= settings.MAX_ZIP_EXPANDED_BYTES:
                     return
                 continue
-            except ZIP_DAMAGE as exc:
-                yield Candidate(member_label, error=f"corrupt ZIP entry ({exc.__class__.__name__})")
+            except ZIP_DAMAGE:
+                yield Candidate(member_label, error="corrupt ZIP entry: it could not be expanded")
                 continue
             expanded += temp.stat().st_size
             if is_zip(temp):

@@ -20,7 +20,8 @@ from pydicom.errors import InvalidDicomError
 from pydicom.uid import UID, DeflatedExplicitVRLittleEndian
 
 from anonymizer.errors import AnonymizationError
-from anonymizer.structure import check_structure
+from anonymizer.io import take_sop_uids_from_meta
+from anonymizer.structure import body_is_implicit_vr, check_structure
 
 from .errors import RejectedFile
 
@@ -87,10 +88,8 @@ def read_dataset(path: Path) -> FileDataset:
                 pass
         except InvalidDicomError:
             raise RejectedFile("not a DICOM file (no DICM prefix or file meta information)") from None
-        except (EOFError, OSError, ValueError, KeyError, TypeError, OverflowError, MemoryError, NotImplementedError) as exc:
-            raise RejectedFile(f"unreadable DICOM ({exc.__class__.__name__}): the file is truncated or malformed") from None
-        except Exception as exc:  # pydicom raises a zoo of types on hostile input
-            raise RejectedFile(f"unreadable DICOM ({exc.__class__.__name__})") from None
+        except Exception:  # inside pydicom's reader: a zoo of types on hostile input, all the file's fault
+            raise RejectedFile("unreadable DICOM: the file is truncated or malformed") from None
     for warning in caught:
         text = str(warning.message).lower()
         if any(marker in text for marker in DAMAGE_MARKERS):
@@ -127,11 +126,16 @@ def check_element_lengths(path: Path) -> None:
         return  # unknown syntaxes are refused later; a deflate stream is checked by inflating it
     try:
         with open(path, "rb") as fh:
-            check_structure(fh, start, implicit_vr=transfer_syntax.is_implicit_VR, little_endian=transfer_syntax.is_little_endian)
+            # pydicom reads an implicit VR body under an explicit-VR syntax (a known writer bug);
+            # the walk follows the encoding the body really has.
+            implicit_vr = body_is_implicit_vr(fh, start, declared=transfer_syntax.is_implicit_VR)
+            check_structure(fh, start, implicit_vr=implicit_vr, little_endian=transfer_syntax.is_little_endian)
     except AnonymizationError as exc:
         raise RejectedFile(f"the file is truncated or malformed: {exc}") from None
-    except Exception as exc:  # anything the walk trips on is damage too
-        raise RejectedFile(f"the file is truncated or malformed ({exc.__class__.__name__})") from None
+    except OSError:
+        raise  # our disk, not the file
+    except Exception:  # the walk reads only the file's bytes: what it trips on is damage too
+        raise RejectedFile("the file is truncated or malformed: its element structure does not parse") from None
 
 
 # Attributes the portal computes with: a wrong VR here means the value cannot be trusted.
@@ -272,6 +276,9 @@ def validate_dicom(path: Path) -> DicomSummary:
     check_element_lengths(path)
     ds = read_dataset(path)
     meta = ds.file_meta
+    # SOP Class and Instance UID only in the file meta: pydicom reads such files, and PS3.10
+    # makes the meta's Media Storage UIDs the same values.
+    take_sop_uids_from_meta(ds)
     if not meta or "TransferSyntaxUID" not in meta:
         raise RejectedFile("file meta information lacks the TransferSyntaxUID")
     transfer_syntax = UID(parse_uid(meta, "TransferSyntaxUID", where="file meta"))

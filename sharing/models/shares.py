@@ -114,6 +114,23 @@ class ShareToken(models.Model):
         return f"ShareToken {self.pk}"
 
 
+class PasscodeAttempts(models.Model):
+    """Passcode guesses at one link from one client address (sharing/shares/lockout.py).
+
+    The address is kept only as a keyed hash; the row goes when the right passcode is entered."""
+
+    share = models.ForeignKey(Share, on_delete=models.CASCADE, related_name="passcode_attempts")
+    client = models.CharField(max_length=64)
+    failures = models.PositiveIntegerField(default=0)
+    locked_until = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["share", "client"], name="one_passcode_counter_per_client")]
+
+    def __str__(self) -> str:
+        return f"PasscodeAttempts {self.pk}"
+
+
 class ShareItem(models.Model):
     """A published asset of a share: a still or a clip rendered from the anonymized instance."""
 

@@ -14,12 +14,17 @@ class PreviewError(Exception):
         What went wrong, in words an operator can act on.
     stem : str, optional
         The caller's identifier-free name for the instance, when known.
+    reference : str, optional
+        Set when the failure is a defect of the renderer (not the input's
+        fault): the reference it was logged under; ``reason`` is then the
+        sentence staff see.
     """
 
-    def __init__(self, reason: str, *, stem: str | None = None) -> None:
+    def __init__(self, reason: str, *, stem: str | None = None, reference: str = "") -> None:
         super().__init__(reason)
         self.reason = reason
         self.stem = stem
+        self.reference = reference
 
     def __str__(self) -> str:
         return f"{self.stem}: {self.reason}" if self.stem else self.reason

@@ -23,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import io
 import itertools
-import struct
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -41,6 +40,8 @@ from pydicom.uid import (
     JPEGBaseline8Bit,
     UID,
 )
+
+from anonymizer.defects import library_words
 
 from .errors import NotAnImage, PreviewError
 
@@ -176,9 +177,12 @@ def read_header(path: Path) -> Dataset:
             if not deflated and not _at_pixel_data(f):
                 raise NotAnImage("the instance has no pixel data")
     except InvalidDicomError as exc:
-        raise NotAnImage(f"not a DICOM file: {exc}") from exc
-    except (OSError, EOFError, ValueError, struct.error) as exc:
-        raise PreviewError(f"not a readable DICOM file: {exc}") from exc
+        raise NotAnImage(f"not a DICOM file: {library_words(exc, fallback='no DICOM header')}") from exc
+    except PreviewError:
+        raise
+    except Exception as exc:  # inside pydicom's reader: the file does not parse
+        words = library_words(exc, fallback="the header does not parse")
+        raise PreviewError(f"not a readable DICOM file: {words}") from exc
     return header
 
 

@@ -21,6 +21,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi
+from pydicom.uid import UID
+
+from anonymizer.errors import AnonymizationError
+from anonymizer.pixels.decoding import palette_dataset
 
 from .errors import PreviewError
 
@@ -300,10 +304,17 @@ def _plan_palette(header: Dataset) -> DisplayMapping:
     # The nominal depth says how to read the entries, even when 8-bit
     # entries are stored in 16-bit words.
     scale = float(2 ** int(descriptor[2]) - 1)
+    # OW LUT data keeps the file's byte order, and pydicom reads plain LUT data in the machine's:
+    # a big endian palette is handed over little endian (segmented ones too), else it shows black.
+    syntax = header.file_meta.get("TransferSyntaxUID") if hasattr(header, "file_meta") else None
+    try:
+        palette = palette_dataset(header, little_endian=syntax is None or UID(syntax).is_little_endian)
+    except AnonymizationError as exc:
+        raise PreviewError(str(exc)) from exc
 
     def to_unit(values: np.ndarray) -> np.ndarray:
         try:
-            rgb = apply_color_lut(values, header)
+            rgb = apply_color_lut(values, palette)
         except (ValueError, NotImplementedError) as exc:
             raise PreviewError(f"the palette cannot be applied: {exc}") from exc
         return rgb[..., :3] / scale

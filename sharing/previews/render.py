@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from anonymizer.defects import defect_sentence, report_defect
+
 from .clips import RawFrames, encode_clip
 from .errors import PreviewError
 from .frame_rate import clip_frame_rate
@@ -98,9 +100,10 @@ def render_instance(src: str | Path, out_dir: str | Path, *, stem: str) -> Rende
         exc.stem = stem
         raise
     except Exception as exc:
-        # Whatever a decoder or LUT throws on a malformed file, the caller
-        # gets one kind of error for one instance.
-        raise PreviewError(f"{type(exc).__name__}: {exc}", stem=stem) from exc
+        # Decoders and LUTs are wrapped where they run (frames, processing): what
+        # reaches here is a defect of the renderer, logged with its stack.
+        reference = report_defect(exc, where=f"rendering preview {stem}", logger=logger)
+        raise PreviewError(defect_sentence(reference), stem=stem, reference=reference) from exc
 
 
 def render_still(
@@ -185,9 +188,9 @@ def _render_or_error(src: str | Path, stem: str, out_dir: str | Path) -> Rendere
         logger.warning("preview %s not rendered: %s", stem, exc.reason)
         return exc
     except Exception as exc:
-        # A decoder bug must cost one instance, not the whole share.
-        logger.exception("preview %s failed unexpectedly", stem)
-        return PreviewError(f"unexpected {type(exc).__name__}: {exc}", stem=stem)
+        # A defect must cost one instance, not the whole share.
+        reference = report_defect(exc, where=f"rendering preview {stem}", logger=logger)
+        return PreviewError(defect_sentence(reference), stem=stem, reference=reference)
 
 
 def _sample_indices(frame_count: int) -> list[int]:

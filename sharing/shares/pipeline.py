@@ -16,6 +16,8 @@ from pathlib import Path
 
 from django.conf import settings
 
+from anonymizer.defects import report_defect
+
 from ..anonymization import anonymize_strict
 from ..models import Instance, Share
 from . import lifecycle
@@ -26,6 +28,9 @@ from .publish import publish_documents, publish_previews
 
 log = logging.getLogger(__name__)
 
+UNREADABLE_REASON = "This image could not be anonymized: its file is damaged or uses a format the portal cannot read yet"
+STORAGE_REASON = ("The stored file of this image could not be read (reference {reference}). "
+                  "Try again later; if it keeps failing, give the reference to support.")
 UNVERIFIED_REASON = "burned-in text in the pixels could not be verified clean; review it and accept it to include it"
 
 
@@ -122,13 +127,15 @@ def anonymize_one(share: Share, instance: Instance, work: Path, *, owner: str, a
         result = anonymize_strict(source, anonymized, clinic_id=share.clinic_id, accept_unverified=accepted)
         source.unlink(missing_ok=True)
     except Exception as exc:
-        log.exception("share %s: instance %s could not be prepared", share.pk, instance.pk)
-        exclude(share, instance, f"could not be read from storage ({exc.__class__.__name__})", owner=owner)
+        reference = report_defect(exc, where=f"reading instance {instance.pk} of share {share.pk} from storage", logger=log)
+        exclude(share, instance, STORAGE_REASON.format(reference=reference), owner=owner)
         return None
     if result.status == "discarded":
         exclude(share, instance, f"not an image: {result.reason}", owner=owner)
+    elif result.status == "failed":
+        exclude(share, instance, result.reason, owner=owner)  # a defect: the sentence with its reference
     elif result.status != "written":
-        exclude(share, instance, f"could not be anonymized: {result.reason}", owner=owner)
+        exclude(share, instance, f"{UNREADABLE_REASON} ({result.reason})", owner=owner)
     elif not result.pixels_verified and not accepted:
         exclude(share, instance, UNVERIFIED_REASON, owner=owner, acceptable=True)
     else:

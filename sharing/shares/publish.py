@@ -9,6 +9,8 @@ from pathlib import Path
 from django.core.files import File
 from django.db import IntegrityError, transaction
 
+from anonymizer.defects import defect_sentence, report_defect
+
 from ..models import Instance, Share, ShareExclusion, ShareItem
 from ..previews.formats import preview_format
 from . import lifecycle
@@ -17,6 +19,7 @@ from .lease import LeaseLost, write_while_held
 
 log = logging.getLogger(__name__)
 
+UNRENDERABLE_REASON = "No preview could be made of this image: it uses a format the portal cannot display yet"
 DOCUMENT_NEEDS_PASSCODE = "documents are shared only behind a passcode; set one for the link to include them"
 
 
@@ -34,16 +37,17 @@ def publish_previews(share: Share, renderable: list[tuple[Instance, Path]], work
         stems = [(path, f"item-{start + index}") for index, (_, path) in enumerate(batch)]
         results = render_instances(stems, work / "out", workers=workers)
         for offset, ((instance, _), result) in enumerate(zip(batch, results)):
-            if isinstance(result, (PreviewError, Exception)):
-                exclude(share, instance, f"could not be rendered: {result}", owner=owner)
+            if isinstance(result, PreviewError):
+                reason = result.reason if result.reference else f"{UNRENDERABLE_REASON} ({result.reason})"
+                exclude(share, instance, reason, owner=owner)
                 continue
             try:
                 store_item(share, instance, result, position=base + start + offset, owner=owner)
             except LeaseLost:
                 raise
             except Exception as exc:
-                log.exception("share %s: instance %s could not be published", share.pk, instance.pk)
-                exclude(share, instance, f"could not be published ({exc.__class__.__name__})", owner=owner)
+                reference = report_defect(exc, where=f"publishing instance {instance.pk} of share {share.pk}", logger=log)
+                exclude(share, instance, defect_sentence(reference), owner=owner)
         lifecycle.report_step(share, lifecycle.Step.RENDERING, owner=owner,
                               progress_done=share.items.exclude(instance=None).count())
 

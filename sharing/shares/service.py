@@ -14,6 +14,7 @@ from .. import contacts
 from ..delivery.channels import choose_channel, get_channel
 from ..models import Clinic, Instance, Share, ShareEvent, ShareExclusion, ShareToken, Study
 from . import lifecycle
+from .passcodes import validate_passcode
 from .tokens import hash_token, new_token
 
 log = logging.getLogger(__name__)
@@ -75,6 +76,10 @@ def create_share(request: ShareRequest, *, user=None) -> Share:
     study = request.study
     clinic = study.clinic
     channel, contact, mask = validate_contact(clinic, email=request.email, phone=request.phone, channel=request.channel)
+    try:
+        validate_passcode(request.passcode)
+    except ValidationError as exc:
+        raise ValidationError({"passcode": exc.messages}) from None
     instances = selected_instances(study, request.instance_ids)
     if not instances:
         raise ValidationError({"instances": ["This study has no images to share yet."]})

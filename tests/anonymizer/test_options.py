@@ -10,6 +10,7 @@ from pydicom.dataset import Dataset
 from pydicom.sequence import Sequence
 
 from anonymizer import anonymize_file, basic_profile, custom_profile
+from anonymizer.actions import CLEANED_TEXT
 from anonymizer.options import Option
 from .anonymizer_fixtures import KEY, MARKER_DATE, MARKER_UID_ROOT, build_marker_dataset, write_dataset
 
@@ -95,33 +96,36 @@ def test_retain_modified_dates_shifts_consistently_per_patient(tmp_path):
     assert "113107" in codes(a)
 
 
-def test_clean_descriptors_keeps_wording_and_drops_identifiers(tmp_path):
+def test_clean_descriptors_replaces_free_text_with_a_fixed_dummy(tmp_path):
     ds = build_marker_dataset()
     ds.PatientName = "Doe^Jane"
-    ds.PatientID = "MRN12345"
-    ds.StudyDescription = "Fetal echo Jane DOE MRN12345 on 12/03/2024 tel 5551234"
+    ds.StudyDescription = "Fetal echo ZQNEIGHBOUR called, Jane DOE MRN12345 on 12/03/2024"
     out = run(tmp_path, basic_profile(["CleanDescriptorsOption"]), ds)
-    assert out.StudyDescription == "Fetal echo on tel", out.StudyDescription
+    # Free text cannot be proven clean: C keeps none of it (PS3.15 E.3.10).
+    assert out.StudyDescription == CLEANED_TEXT, out.StudyDescription
     assert "113105" in codes(out)
 
 
-def test_clean_structured_content_walks_and_cleans_the_tree(tmp_path):
+def test_clean_structured_content_walks_the_tree_and_keeps_no_free_text(tmp_path):
     ds = build_marker_dataset()
     ds.PatientName = "Doe^Jane"
     text_item = Dataset()
     text_item.ValueType = "TEXT"
-    text_item.TextValue = "Seen with Jane Doe, 4 cm lesion"
+    text_item.RelationshipType = "CONTAINS"
+    text_item.TextValue = "Seen with ZQFRIEND, 4 cm lesion"
     ds.ContentSequence = Sequence([text_item])
     out = run(tmp_path, basic_profile(["CleanStructuredContentOption"]), ds)
-    assert out.ContentSequence[0].TextValue == "Seen with 4 cm lesion"
+    item = out.ContentSequence[0]
+    assert item.TextValue == CLEANED_TEXT
+    assert item.ValueType == "TEXT" and item.RelationshipType == "CONTAINS", "the tree's structure stays"
     assert "113104" in codes(out)
 
 
-def test_clean_graphics_keeps_annotations_without_identifiers(tmp_path):
+def test_clean_graphics_keeps_annotations_without_their_text(tmp_path):
     ds = build_marker_dataset()
     ds.PatientName = "Doe^Jane"
     text = Dataset()
-    text.UnformattedTextValue = "Jane 3.2 cm"
+    text.UnformattedTextValue = "ZQJANE 3.2 cm"
     annotation = Dataset()
     annotation.GraphicLayer = "LAYER1"
     annotation.TextObjectSequence = Sequence([text])
@@ -130,7 +134,7 @@ def test_clean_graphics_keeps_annotations_without_identifiers(tmp_path):
     assert plain.GraphicAnnotationSequence == Sequence([Dataset()]), "without the option: D"
     out = run(tmp_path, basic_profile(["CleanGraphicsOption"]), ds, "graphics.dcm")
     assert out.GraphicAnnotationSequence[0].GraphicLayer == "LAYER1"
-    assert out.GraphicAnnotationSequence[0].TextObjectSequence[0].UnformattedTextValue == "3.2 cm"
+    assert out.GraphicAnnotationSequence[0].TextObjectSequence[0].UnformattedTextValue == CLEANED_TEXT
     assert not [e for e in out if e.tag.group == 0x6000], \
         "overlay bitmaps cannot be verified clean: removed even with Clean Graphics"
     assert "113103" in codes(out)

@@ -112,7 +112,7 @@ def test_header_only_profile_never_decodes_pixels(monkeypatch, out_dir):
         raise AssertionError("a header-only profile decoded pixel data")
 
     monkeypatch.setattr(pydicom.dataset.Dataset, "pixel_array", property(refuse))
-    monkeypatch.setattr("anonymizer.anonymize.iter_pixels", refuse)
+    monkeypatch.setattr("anonymizer.pixels.decoding.iter_pixels", refuse)
     monkeypatch.setattr("PIL.Image.open", refuse)
     source = bundled("examples_ybr_color.dcm")
     result = anonymize_file(source, out_dir, profile=basic_profile(), key=KEY)

@@ -173,3 +173,51 @@ def test_strict_clinic_stores_no_phi(strict_clinic, exam, settings):
         for marker in (b"DOE", b"JANE", b"PID-4711", b"19870615", b"SONO", b"North Clinic"):
             assert marker not in raw, f"{marker!r} was stored by a strict clinic"
     assert all(s.series_instance_uid.startswith("2.25.") for s in Series.objects.filter(study=study)), "UIDs are replaced"
+
+
+def test_upload_answer_shows_the_stored_counts_of_the_study_it_filled(api, exam):
+    body = upload_files(api, exam).json()
+    assert body["studies"][0]["instance_count"] == len(exam), "the answer must show what was stored, not 0"
+    assert body["studies"][0]["modalities"] == "US"
+    again = upload_files(api, exam[:1]).json()
+    assert again["studies"][0]["instance_count"] == len(exam), "a resent instance is not counted twice"
+
+
+def test_a_defect_while_ingesting_one_file_is_not_bad_input_and_spares_the_others(api, exam, monkeypatch, caplog):
+    from sharing.ingest import service
+
+    real = service.validate_dicom
+
+    def broken_for_the_second(path):
+        if str(path) == str(broken_for_the_second.second):
+            value = "ZQ" + "PATIENT"  # a value read from the file
+            raise AttributeError(f"{value} is not a method")  # our bug, quoting it
+        return real(path)
+
+    monkeypatch.setattr(service, "validate_dicom", broken_for_the_second)
+    files = [open(p, "rb") for p in exam]
+    try:
+        from sharing.ingest import sources
+
+        real_candidates = sources.candidates_from_uploads
+
+        def remember(uploads):
+            for index, candidate in enumerate(real_candidates(uploads)):
+                if index == 1:
+                    broken_for_the_second.second = candidate.path
+                yield candidate
+
+        broken_for_the_second.second = None
+        monkeypatch.setattr(service, "candidates_from_uploads", remember)
+        response = api.post("/api/v1/studies/", {"files": files}, format="multipart")
+    finally:
+        for f in files:
+            f.close()
+    assert response.status_code == 201, "one file's defect must not fail the request"
+    body = response.json()
+    assert body["accepted"] == len(exam) - 1
+    [rejected] = body["rejected"]
+    assert rejected["reference"].startswith("ERR-") and rejected["reference"] in rejected["reason"]
+    assert "AttributeError" not in rejected["reason"] and "ZQPATIENT" not in rejected["reason"]
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert rejected["reference"] in logged and "ZQPATIENT" not in logged

@@ -7,8 +7,8 @@ ZIPs are built from random names and contents and then damaged the same way.
 
 Each `check_*` function states the promise for one input and raises `Broken` when it is not kept:
 the ingest parser answers a DicomSummary or RejectedFile, the ZIP reader yields candidates and
-never writes outside its temp folder, the anonymizer answers written/discarded/rejected and never
-leaves a half-written file. `HARD_TIMEOUT` turns a hang into a failure.
+never writes outside its temp folder, the anonymizer answers written/discarded/rejected (never
+"failed", which is for defects of our code) and never leaves a half-written file. `HARD_TIMEOUT` turns a hang into a failure.
 """
 
 from __future__ import annotations
@@ -352,6 +352,9 @@ def check_anonymize(data: bytes, workdir: Path, profile_name: str) -> str:
         source.unlink(missing_ok=True)
     try:
         written = sorted(out.iterdir())
+        if result.status == "failed":
+            # A damaged file is bad input: our code must say why, not fail with a defect.
+            raise Broken(f"a damaged file was reported as a defect ({result.reference}), not as bad input")
         if result.status not in ("written", "discarded", "rejected"):
             raise Broken(f"unknown status {result.status!r}")
         if result.status != "written":

@@ -71,7 +71,7 @@ def pages(north, staff_client, settings):
     share = run_pipeline(service.create_share(service.ShareRequest(study=north.study, email="p@example.org")))
     assert share.status == "sent", share.error
     link = "/" + link_from(mail.outbox[-1].body).split("/", 3)[3]
-    protected = service.create_share(service.ShareRequest(study=north.study, email="p@example.org", passcode="4711"))
+    protected = service.create_share(service.ShareRequest(study=north.study, email="p@example.org", passcode="471100"))
     protected_link = add_link(protected, "P" * 43)
     revoked = service.create_share(service.ShareRequest(study=north.study, email="p@example.org"))
     revoked_link = add_link(revoked, "R" * 43)

@@ -1,5 +1,6 @@
-"""Staff login: django-axes locks an account after 5 failures (per username and IP) for a
-configurable cool-off, on /login/ and on the admin's login alike; the admin is for Django staff only."""
+"""Staff login: django-axes locks an account after 5 failures (per username and IP), and an IP
+across usernames after 20 (password spraying), for a configurable cool-off, on /login/ and on the
+admin's login alike; the admin is for Django staff only."""
 
 from __future__ import annotations
 
@@ -46,6 +47,22 @@ def test_the_lock_is_per_username_and_ip(staff, other_staff):
     assert sign_in(attacker, "pw-bob", username="bob").status_code == 302, "other accounts from that IP still sign in"
 
 
+def test_one_address_spraying_many_usernames_is_locked_at_the_higher_limit(staff, other_staff, settings):
+    assert settings.AXES_IP_FAILURE_LIMIT == 20 and settings.AXES_FAILURE_LIMIT == 5
+    sprayer = Client(REMOTE_ADDR="203.0.113.50")
+    for index in range(19):
+        response = sign_in(sprayer, "Winter2026!", username=f"user{index}")
+        assert response.status_code == 200, f"one guess per username stays under both limits ({index + 1})"
+    # A valid account signing in from the same address does not wipe the address's count.
+    assert sign_in(sprayer, "pw-alice").status_code == 302
+    sprayer.post("/logout/")
+    locked = sign_in(sprayer, "Winter2026!", username="user19")
+    assert locked.status_code == 429 and LOCKED_TEXT in locked.content.decode(), "the 20th failure locks the address"
+    assert sign_in(sprayer, "pw-bob", username="bob").status_code == 429, "every username is locked from that address"
+    elsewhere = Client(REMOTE_ADDR="198.51.100.7")
+    assert sign_in(elsewhere, "pw-bob", username="bob").status_code == 302, "the same accounts still sign in from elsewhere"
+
+
 def test_the_lock_lifts_after_the_cool_off(staff, settings):
     client = Client()
     for _ in range(5):
@@ -72,12 +89,14 @@ def test_cool_off_and_limit_come_from_the_environment():
     import subprocess
     import sys
 
-    code = "import django;django.setup();from django.conf import settings as s;print(s.AXES_COOLOFF_TIME.total_seconds(), s.AXES_FAILURE_LIMIT)"
+    code = ("import django;django.setup();from django.conf import settings as s;"
+            "print(s.AXES_COOLOFF_TIME.total_seconds(), s.AXES_FAILURE_LIMIT, *[limit for _, limit in s.AXES_LOCKOUT_RULES])")
     import os
 
-    env = {**os.environ, "AXES_COOLOFF_MINUTES": "42", "AXES_FAILURE_LIMIT": "7", "DJANGO_SETTINGS_MODULE": "portal.settings"}
+    env = {**os.environ, "AXES_COOLOFF_MINUTES": "42", "AXES_FAILURE_LIMIT": "7", "AXES_IP_FAILURE_LIMIT": "50",
+           "DJANGO_SETTINGS_MODULE": "portal.settings"}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout.split()
-    assert out[-2:] == ["2520.0", "7"]
+    assert out[-4:] == ["2520.0", "7", "7", "50"]
 
 
 def test_admin_login_is_the_staff_login_and_counts_towards_the_lock(staff):

@@ -51,13 +51,13 @@ def test_passcode_guesses_are_limited_per_ip_across_links(north, settings):
     settings.RATELIMIT_PASSCODE = "3/m"
     links = []
     for index in range(2):
-        share = service.create_share(service.ShareRequest(study=north.study, email="p@example.org", passcode="4711"))
+        share = service.create_share(service.ShareRequest(study=north.study, email="p@example.org", passcode="471100"))
         links.append(add_link(share, chr(ord("A") + index) * 43))
     client = Client(REMOTE_ADDR="203.0.113.7")
     assert client.get(f"{links[0]}/passcode").status_code == 200, "showing the form does not count"
     for link in (links[0], links[0], links[1]):
         assert client.post(f"{link}/passcode", {"passcode": "0000"}).status_code == 400
-    blocked = client.post(f"{links[1]}/passcode", {"passcode": "4711"})
+    blocked = client.post(f"{links[1]}/passcode", {"passcode": "471100"})
     assert blocked.status_code == 429 and "Too many requests came from your connection" in blocked.content.decode()
     assert Share.objects.filter(failed_passcode_attempts__gt=0).count() == 2
 

@@ -128,8 +128,7 @@ def test_parallel_passcode_guesses_still_trip_the_lockout(live_server, api, stud
     with concurrent.futures.ThreadPoolExecutor(max_workers=12) as pool:
         statuses = list(pool.map(guess, range(12)))
     assert statuses.count(400) <= 5, f"at most five wrong guesses are checked: {statuses}"
-    share.refresh_from_db()
-    assert share.passcode_locked_until is not None
+    assert share.passcode_attempts.get().locked_until is not None, "the guessing address is locked out"
     locked_page = requests.get(url)
     assert locked_page.status_code == 429 and "Too many attempts" in locked_page.text
     assert "<form" not in locked_page.text, "no passcode can be tried while locked, not even the right one"

@@ -50,5 +50,5 @@ class EmailChannel(Channel):
             if exc.smtp_code >= 500:
                 raise PermanentDeliveryError(f"the mail server refused the message ({exc.smtp_code})") from None
             raise TransientDeliveryError(f"the mail server deferred the message ({exc.smtp_code})") from None
-        except (smtplib.SMTPException, socket.timeout, ConnectionError, OSError) as exc:
-            raise TransientDeliveryError(f"the mail server could not be reached ({exc.__class__.__name__})") from None
+        except (smtplib.SMTPException, socket.timeout, ConnectionError, OSError):
+            raise TransientDeliveryError("the mail server could not be reached") from None

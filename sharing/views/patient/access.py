@@ -3,7 +3,8 @@
 No login: the token is the key. Only its hash is stored, so a lookup hashes and queries the same
 way for every token; an unknown token costs the same time as a known one and answers 404.
 Expired or revoked links answer 410 with a clear page. Every response says no-store and
-no-referrer, so the link does not leak through caches or Referer headers.
+no-referrer, so the link does not leak through caches or Referer headers; the passcode page says
+same-origin, so its form can post (see `lockout.passcode`).
 """
 
 from __future__ import annotations
