@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('sharing', '0005_lease_owner_sweep_count'),
+        ('sharing', '0006_passcode_attempts_per_client'),
     ]
 
     operations = [
