@@ -86,11 +86,16 @@ class LeaseKeeper:
     def keep(self) -> None:
         try:
             while not self.stopped.wait(self.interval):
-                renewed = Share.objects.filter(pk=self.share_id, lease_owner=self.owner).update(
-                    lease_until=lease_expiry(), updated_at=timezone.now())
+                try:
+                    renewed = Share.objects.filter(pk=self.share_id, lease_owner=self.owner).update(
+                        lease_until=lease_expiry(), updated_at=timezone.now())
+                except Exception:
+                    # A busy database (SQLite's lock) or a dropped connection: try again next time;
+                    # the lease lasts three intervals.
+                    log.warning("share %s: the lease could not be renewed now", self.share_id, exc_info=True)
+                    connections.close_all()
+                    continue
                 if not renewed:
                     return  # taken over: the run notices at its next write
-        except Exception:
-            log.exception("share %s: the lease could not be renewed", self.share_id)
         finally:
             connections.close_all()  # this thread's own connections only
