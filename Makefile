@@ -15,11 +15,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# run_portal --prepare migrates, collects static files and (without DATABASE_URL) ensures the demo
+# in its own process before serving: one Django start-up instead of four.
 run: $(STAMP)
-	$(PY) manage.py migrate --noinput
-	$(PY) manage.py collectstatic --noinput --verbosity 0
-	@if [ -z "$$DATABASE_URL" ]; then $(PY) manage.py ensure_demo; fi
-	$(PY) manage.py run_portal
+	$(PY) manage.py run_portal --prepare
 
 # Debian's Chromium for the browser tests and dcmtk's storescu as a real DICOM peer.
 system-deps:

@@ -51,9 +51,10 @@ from .io import (
     write_dataset_with_pixels,
     write_into_folder,
 )
-from .pixels import CleanedPixels, clean_frames, plan_pixel_cleaning
+from .pixels import CleanedPixels, clean_frames, plan_pixel_cleaning, rewrap_unverified_video
 from .pixels.decoding import decoded_frames, read_pixel_attributes
 from .pixels.stream import copy_pixel_element, iter_encapsulated_frames, write_encapsulated_pixel_data, write_native_pixel_data
+from .video import VideoBitstream, write_video_pixel_data
 from .profiles import OPAQUE_PAYLOAD_CLASSES, SECONDARY_CAPTURE_PREFIX, STRUCTURED_REPORT_PREFIX, Profile
 
 EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1"
@@ -68,7 +69,7 @@ PIXEL_MODULE_KEYWORDS = (
     "BluePaletteColorLookupTableDescriptor", "RedPaletteColorLookupTableData",
     "GreenPaletteColorLookupTableData", "BluePaletteColorLookupTableData",
     "SegmentedRedPaletteColorLookupTableData", "SegmentedGreenPaletteColorLookupTableData",
-    "SegmentedBluePaletteColorLookupTableData",
+    "SegmentedBluePaletteColorLookupTableData", "FrameTime",
 )
 
 
@@ -170,7 +171,7 @@ class _Prepared:
 
 
 def _prepare(ds: Dataset, *, profile: Profile, key: bytes, has_pixels: bool, transfer_syntax: str,
-             encoded_frames, decoded_frames) -> _Prepared:
+             encoded_frames, decoded_frames, video_bitstream=None) -> _Prepared:
     """De-identify the header and, where asked, set up pixel cleaning (lazily)."""
     take_sop_uids_from_meta(ds)
     for keyword in ("SOPClassUID", "SOPInstanceUID"):
@@ -188,21 +189,54 @@ def _prepare(ds: Dataset, *, profile: Profile, key: bytes, has_pixels: bool, tra
     cleaned = None
     if plan is not None:
         cleaned = clean_frames(pixel_module, plan, transfer_syntax=transfer_syntax,
-                               encoded_frames=encoded_frames, decoded_frames=decoded_frames)
+                               encoded_frames=encoded_frames, decoded_frames=decoded_frames,
+                               video_bitstream=video_bitstream)
         ds.PhotometricInterpretation = cleaned.photometric
         if int(ds.get("SamplesPerPixel", 1)) > 1:
             ds.PlanarConfiguration = 0  # cleaned frames are written colour-by-pixel, whatever the source
-        if cleaned.lossy_method:
+        if cleaned.lossy_ratio:
+            record_lossy_generation(ds, cleaned.lossy_method, cleaned.lossy_ratio)
+        elif cleaned.lossy_method:
             ds.LossyImageCompression = "01"
             ds.LossyImageCompressionMethod = cleaned.lossy_method
+        if cleaned.single_fragment and cleaned.transfer_syntax != transfer_syntax and "StereoPairsPresent" in ds:
+            ds.StereoPairsPresent = "NO"  # stereo H.264 re-encoded as its base view (anonymizer.video.syntaxes)
         ds.BurnedInAnnotation = "NO"
         record_method(ds, profile, pixels_cleaned=True)
     elif cleaning:
         # Unverified: never claim the pixels are clean.
         ds.BurnedInAnnotation = "YES"
+        cleaned = rewrap_unverified_video(pixel_module, transfer_syntax=transfer_syntax,
+                                          video_bitstream=video_bitstream)
     elif original_burned_in is not None and "BurnedInAnnotation" not in ds and profile.name != "strict":
         ds.BurnedInAnnotation = original_burned_in
     return _Prepared(change, plan.source if plan else None, cleaned, cleaning)
+
+
+def record_lossy_generation(ds: Dataset, method: str, ratio: str) -> None:
+    """Record one more lossy compression, after those the source already lists.
+
+    PS3.3 C.7.6.1.1.5: once lossy, always "01"; Lossy Image Compression Ratio
+    and Method list every generation in the order they were applied.  When
+    the source's two lists disagree, the ratios (Type 3) are dropped rather
+    than paired with the wrong method.
+    """
+    methods = [str(m) for m in _values(ds.get("LossyImageCompressionMethod"))]
+    ratios = [str(r) for r in _values(ds.get("LossyImageCompressionRatio"))]
+    ds.LossyImageCompression = "01"
+    ds.LossyImageCompressionMethod = methods + [method]
+    if len(ratios) == len(methods):
+        ds.LossyImageCompressionRatio = ratios + [ratio]
+    elif "LossyImageCompressionRatio" in ds:
+        del ds.LossyImageCompressionRatio
+
+
+def _values(value) -> list:
+    if value is None or value == "":
+        return []
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+        return [value]
+    return list(value)
 
 
 def _result_from(source: str, prepared: _Prepared, *, accept_unverified: bool) -> AnonymizationResult:
@@ -299,9 +333,13 @@ def _anonymize_instance(instance: SourceInstance, dst: Path, *, profile: Profile
     def decoded(*, as_rgb: bool = True):
         return decoded_frames(instance.path, as_rgb=as_rgb)
 
+    def bitstream():
+        return VideoBitstream.from_element(element)
+
     ds_pixels = _pixel_module(ds) if element is not None else None
     prepared = _prepare(ds, profile=profile, key=key, has_pixels=element is not None,
-                        transfer_syntax=instance.transfer_syntax, encoded_frames=encoded, decoded_frames=decoded)
+                        transfer_syntax=instance.transfer_syntax, encoded_frames=encoded, decoded_frames=decoded,
+                        video_bitstream=bitstream)
     result = _result_from(instance.path, prepared, accept_unverified=accept_unverified)
     cleaned = prepared.cleaned
     output_syntax = cleaned.transfer_syntax if cleaned else instance.transfer_syntax
@@ -318,6 +356,8 @@ def _anonymize_instance(instance: SourceInstance, dst: Path, *, profile: Profile
                 copy_pixel_element(element, out, implicit_vr=output.is_implicit_VR,
                                    little_endian=output.is_little_endian,
                                    native_vr="OW" if int(ds.get("BitsAllocated", 8) or 8) > 8 else "OB")
+        elif cleaned.single_fragment:
+            write_video_pixel_data(out, cleaned.frames, length=cleaned.total_length)
         elif cleaned.encapsulated:
             write_encapsulated_pixel_data(out, cleaned.frames, number_of_frames=read_pixel_attributes(ds_pixels).frames)
         else:
@@ -366,14 +406,20 @@ def anonymize_dataset(ds: Dataset, *, profile: Profile, key: bytes | str,
     def decoded(*, as_rgb: bool = True):
         return decoded_frames(decode_source, as_rgb=as_rgb)
 
+    def bitstream():
+        return VideoBitstream.from_value(pixel_bytes)
+
     prepared = _prepare(ds, profile=profile, key=key, has_pixels=has_pixels, transfer_syntax=syntax,
-                        encoded_frames=encoded, decoded_frames=decoded)
+                        encoded_frames=encoded, decoded_frames=decoded, video_bitstream=bitstream)
     result = _result_from("<dataset>", prepared, accept_unverified=accept_unverified)
     output_syntax = syntax
     if prepared.cleaned is not None:
         cleaned = prepared.cleaned
         output_syntax = cleaned.transfer_syntax
-        if cleaned.encapsulated:
+        if cleaned.single_fragment:
+            ds.PixelData = encapsulate([b"".join(cleaned.frames)], has_bot=False)
+            ds["PixelData"].VR = "OB"
+        elif cleaned.encapsulated:
             ds.PixelData = encapsulate(list(cleaned.frames), has_bot=True)
             ds["PixelData"].VR = "OB"
         else:

@@ -9,8 +9,9 @@ production shape.
 
 from __future__ import annotations
 
-import secrets
 import datetime as dt
+import os
+import secrets
 from pathlib import Path
 
 import environ
@@ -36,6 +37,26 @@ PORT = env.int("PORT", default=8000)
 PUBLIC_URL = env.str("PUBLIC_URL", default=f"http://127.0.0.1:{PORT}").rstrip("/")
 DICOM_PORT = env.int("DICOM_PORT", default=11112)
 DICOM_AE_TITLE = env.str("DICOM_AE_TITLE", default="PORTAL")
+# Loopback unless asked: a demo or a fresh install is not reachable from the network by accident.
+# Production sets the address the modalities (or the VPN / TLS tunnel) reach, e.g. 0.0.0.0.
+DICOM_BIND = env.str("DICOM_BIND", default="127.0.0.1")
+# A peer that stalls (an A-ASSOCIATE that never comes, a PDU cut short, a silent association) is
+# dropped after these many seconds, so it cannot hold a slot (issue 16.1).
+DICOM_ACSE_TIMEOUT = env.float("DICOM_ACSE_TIMEOUT", default=15)
+DICOM_DIMSE_TIMEOUT = env.float("DICOM_DIMSE_TIMEOUT", default=60)
+DICOM_NETWORK_TIMEOUT = env.float("DICOM_NETWORK_TIMEOUT", default=30)
+# Concurrent associations in all and from one address. Each is two threads and, while it stores,
+# one database connection; 8 per core is far more than a clinic's devices send at once.
+DICOM_MAX_ASSOCIATIONS = env.int("DICOM_MAX_ASSOCIATIONS", default=max(16, 8 * (os.cpu_count() or 1)))
+DICOM_MAX_ASSOCIATIONS_PER_PEER = env.int("DICOM_MAX_ASSOCIATIONS_PER_PEER", default=4)
+# The largest P-DATA PDU we announce; peers split objects into PDUs of at most this size.
+DICOM_MAX_PDU_BYTES = env.int("DICOM_MAX_PDU_BYTES", default=1024 * 1024)
+# DICOM TLS (PS3.15 B.1): with a certificate and key the listener also serves TLS on DICOM_TLS_PORT;
+# with a CA file it requires client certificates signed by that CA (mutual TLS).
+DICOM_TLS_CERT_FILE = env.str("DICOM_TLS_CERT_FILE", default="")
+DICOM_TLS_KEY_FILE = env.str("DICOM_TLS_KEY_FILE", default="")
+DICOM_TLS_CA_FILE = env.str("DICOM_TLS_CA_FILE", default="")
+DICOM_TLS_PORT = env.int("DICOM_TLS_PORT", default=2762)
 
 
 def _secret_from_data_dir(name: str) -> str:

@@ -1,4 +1,4 @@
-from django.urls import include, path
+from django.urls import include, path, re_path
 from rest_framework.routers import DefaultRouter
 
 from .api.shares import ShareViewSet
@@ -28,4 +28,6 @@ urlpatterns = [
     path("branding/<int:clinic_id>/logo", patient.clinic_logo, name="clinic-logo"),
     path("api/v1/", include(router.urls)),
     path("dicomweb/studies", dicomweb.stow_rs, name="stow-rs"),
+    # Study-scoped STOW-RS (PS3.18 10.5): a UID is digits and dots, at most 64 characters.
+    re_path(r"^dicomweb/studies/(?P<study_uid>[0-9.]{1,64})$", dicomweb.stow_rs_study, name="stow-rs-study"),
 ]

@@ -12,17 +12,21 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from fractions import Fraction
+from typing import BinaryIO
 
 import numpy as np
 from pydicom.dataset import Dataset
 from pydicom.uid import JPEGBaseline8Bit, RLELossless, UID
 
 from ..errors import AnonymizationError
+from ..video import VideoSyntax, reencode_video, rewrap_video, video_syntax
 from . import codecs
 from .decoding import darkest_palette_index, read_pixel_attributes
 from .regions import PixelPlan, mask_outside_regions, plan_pixel_cleaning
 
-__all__ = ["PixelPlan", "CleanedPixels", "clean_frames", "mask_outside_regions", "plan_pixel_cleaning"]
+__all__ = ["PixelPlan", "CleanedPixels", "clean_frames", "mask_outside_regions", "plan_pixel_cleaning",
+           "rewrap_unverified_video"]
 
 EXPLICIT_VR_LITTLE_ENDIAN = UID("1.2.840.10008.1.2.1")
 EXPLICIT_VR_BIG_ENDIAN = "1.2.840.10008.1.2.2"
@@ -47,6 +51,12 @@ class CleanedPixels:
         Native only: bytes of all frames together.
     lossy_method : str | None
         LossyImageCompressionMethod to record when the output is lossy.
+    single_fragment : bool
+        Video: ``frames`` yields the chunks of one stream, ``total_length``
+        bytes long, written as one fragment after an empty offset table.
+    lossy_ratio : str | None
+        Video: the ratio of this new lossy generation, appended with its
+        method to those the source already records (PS3.3 C.7.6.1.1.5).
     """
 
     transfer_syntax: UID
@@ -55,6 +65,8 @@ class CleanedPixels:
     encapsulated: bool
     total_length: int = 0
     lossy_method: str | None = None
+    single_fragment: bool = False
+    lossy_ratio: str | None = None
 
 
 def clean_frames(
@@ -64,6 +76,7 @@ def clean_frames(
     transfer_syntax: str,
     encoded_frames: Callable[[], Iterator[bytes]],
     decoded_frames: Callable[..., Iterator[np.ndarray]],
+    video_bitstream: Callable[[], BinaryIO] | None = None,
 ) -> CleanedPixels:
     """Choose the codec path for ``transfer_syntax`` and clean lazily.
 
@@ -82,6 +95,9 @@ def clean_frames(
     decoded_frames : callable
         ``decoded_frames(as_rgb=bool)`` returns an iterator over frames
         decoded by pydicom (:func:`.decoding.decoded_frames`).
+    video_bitstream : callable, optional
+        Returns the encapsulated stream of a video transfer syntax as a file
+        (:class:`anonymizer.video.VideoBitstream`).
 
     Returns
     -------
@@ -94,6 +110,9 @@ def clean_frames(
     """
     attributes = read_pixel_attributes(pixel_module)
     photometric = attributes.photometric
+    syntax = video_syntax(transfer_syntax)
+    if syntax is not None:
+        return _clean_video(pixel_module, plan, syntax, video_bitstream, attributes.frames)
     if transfer_syntax == JPEGBaseline8Bit:
         cleaner = codecs.jpeg_baseline_cleaner(plan, monochrome1=photometric == "MONOCHROME1")
         return CleanedPixels(
@@ -129,3 +148,63 @@ def clean_frames(
         frames=map(codecs.rle_cleaner(attributes, plan, decoded_photometric, fill), decoded_frames(as_rgb=True)),
         encapsulated=True,
     )
+
+
+def _clean_video(pixel_module: Dataset, plan: PixelPlan, syntax: VideoSyntax,
+                 video_bitstream: Callable[[], BinaryIO] | None, frames_count: int) -> CleanedPixels:
+    """Decode, mask every frame as the RLE path does, and re-encode in the same family."""
+    if video_bitstream is None:
+        raise AnonymizationError("internal: a video syntax needs its bitstream to be cleaned")
+    black = (0, 0, 0)  # frames are decoded to RGB, whatever the stream's YCbCr matrix
+
+    def clean(frame: np.ndarray) -> None:
+        mask_outside_regions(frame, plan, black)
+
+    with video_bitstream() as stream:
+        encoded = reencode_video(stream, syntax, clean=clean, expected_frames=frames_count,
+                                 fallback_rate=_frame_time_rate(pixel_module))
+    rows, columns = int(pixel_module.Rows), int(pixel_module.Columns)
+    bytes_per_sample = 2 if syntax.bit_depth > 8 else 1
+    ratio = rows * columns * 3 * bytes_per_sample * frames_count / max(encoded.length, 1)
+    return CleanedPixels(
+        transfer_syntax=UID(syntax.output_uid),
+        photometric=str(pixel_module.PhotometricInterpretation).strip(),
+        frames=encoded.chunks(),
+        encapsulated=True,
+        total_length=encoded.length,
+        lossy_method=syntax.lossy_method,
+        single_fragment=True,
+        lossy_ratio=f"{ratio:.2f}"[:16],
+    )
+
+
+def rewrap_unverified_video(pixel_module: Dataset, *, transfer_syntax: str,
+                            video_bitstream: Callable[[], BinaryIO] | None) -> CleanedPixels | None:
+    """A video whose pixels cannot be cleaned still loses what is not its pictures.
+
+    Audio, other tracks, container metadata and the codec's user data can
+    carry a spoken or written identifier; the pictures are copied as they
+    are (no re-encoding). Returns None for other syntaxes and for bare
+    elementary streams, which are copied byte for byte.
+    """
+    syntax = video_syntax(transfer_syntax)
+    if syntax is None or video_bitstream is None:
+        return None
+    frames_count = int(pixel_module.get("NumberOfFrames", 1) or 1)
+    with video_bitstream() as stream:
+        copied = rewrap_video(stream, syntax, expected_frames=frames_count)
+    if copied is None:
+        return None
+    return CleanedPixels(
+        transfer_syntax=UID(syntax.uid), photometric=str(pixel_module.PhotometricInterpretation).strip(),
+        frames=copied.chunks(), encapsulated=True, total_length=copied.length, single_fragment=True,
+    )
+
+
+def _frame_time_rate(pixel_module: Dataset) -> Fraction | None:
+    """Frames per second from Frame Time (ms), for elementary streams without timestamps."""
+    try:
+        milliseconds = Fraction(str(pixel_module.get("FrameTime", "")).strip())
+    except (ValueError, ZeroDivisionError):
+        return None
+    return (1000 / milliseconds).limit_denominator(1001) if milliseconds > 0 else None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import lzma
 import os
+import shutil
 import struct
 import tempfile
 import zipfile
@@ -22,6 +23,7 @@ from typing import BinaryIO
 from django.conf import settings
 
 from .errors import RejectedFile
+from .limits import check_file_size, file_too_large, ingest_limits
 
 CHUNK = 1024 * 1024
 
@@ -59,7 +61,7 @@ def copy_limited(stream: BinaryIO, limit: int) -> Path:
             while chunk := stream.read(CHUNK):
                 written += len(chunk)
                 if written > limit:
-                    raise RejectedFile(f"file is larger than the {limit // (1024 * 1024)} MiB limit")
+                    raise file_too_large(limit)
                 out.write(chunk)
     except BaseException:
         os.unlink(name)
@@ -91,6 +93,7 @@ def expand_zip(label: str, path: Path) -> Iterator[Candidate]:
     The archive is refused whole when it declares more entries or more expanded bytes than the
     limits allow; a member whose real size exceeds its declared size is cut off and refused.
     """
+    limits = ingest_limits()
     try:
         archive = zipfile.ZipFile(path)
     except ZIP_DAMAGE:
@@ -99,11 +102,11 @@ def expand_zip(label: str, path: Path) -> Iterator[Candidate]:
     with archive:
         # A member with an empty name makes is_dir() fail (IndexError), found by tests/fuzz.
         members = [m for m in archive.infolist() if m.filename and not m.is_dir()]
-        if len(members) > settings.MAX_ZIP_ENTRIES:
-            yield Candidate(label, error=f"ZIP has {len(members)} entries, more than the limit of {settings.MAX_ZIP_ENTRIES}")
+        if len(members) > limits.max_zip_entries:
+            yield Candidate(label, error=f"ZIP has {len(members)} entries, more than the limit of {limits.max_zip_entries}")
             return
         declared = sum(m.file_size for m in members)
-        if declared > settings.MAX_ZIP_EXPANDED_BYTES:
+        if declared > limits.max_zip_expanded_bytes:
             yield Candidate(label, error="ZIP expands beyond the size limit (possible zip bomb)")
             return
         expanded = 0
@@ -118,13 +121,13 @@ def expand_zip(label: str, path: Path) -> Iterator[Candidate]:
             if member.flag_bits & 0x1:
                 yield Candidate(member_label, error="encrypted ZIP entries are not supported")
                 continue
-            budget = min(settings.MAX_FILE_BYTES, settings.MAX_ZIP_EXPANDED_BYTES - expanded)
+            budget = min(limits.max_file_bytes, limits.max_zip_expanded_bytes - expanded)
             try:
                 with archive.open(member) as stream:
                     temp = copy_limited(stream, budget)
             except RejectedFile as exc:
                 yield Candidate(member_label, error=str(exc))
-                if expanded >= settings.MAX_ZIP_EXPANDED_BYTES:
+                if expanded >= limits.max_zip_expanded_bytes:
                     return
                 continue
             except ZIP_DAMAGE:
@@ -140,8 +143,10 @@ def expand_zip(label: str, path: Path) -> Iterator[Candidate]:
 
 def candidates_from_stream(label: str, stream: BinaryIO) -> Iterator[Candidate]:
     """Copy one uploaded file to disk and yield it, or its members when it is a ZIP."""
+    limits = ingest_limits()
     try:
-        path = copy_limited(stream, max(settings.MAX_FILE_BYTES, settings.MAX_UPLOAD_BYTES))
+        # A ZIP may be as large as the request; a lone DICOM file only as large as one object.
+        path = copy_limited(stream, max(limits.max_file_bytes, limits.max_upload_bytes))
     except RejectedFile as exc:
         yield Candidate(label, error=str(exc))
         return
@@ -151,9 +156,11 @@ def candidates_from_stream(label: str, stream: BinaryIO) -> Iterator[Candidate]:
         finally:
             path.unlink(missing_ok=True)
         return
-    if path.stat().st_size > settings.MAX_FILE_BYTES:
+    try:
+        check_file_size(path.stat().st_size)
+    except RejectedFile as exc:
         path.unlink()
-        yield Candidate(label, error=f"file is larger than the {settings.MAX_FILE_BYTES // (1024 * 1024)} MiB limit")
+        yield Candidate(label, error=str(exc))
         return
     yield Candidate(label, path=path)
 
@@ -182,3 +189,11 @@ def cleanup(candidates: Iterable[Candidate]):
         for candidate in seen:
             if candidate.path is not None:
                 candidate.path.unlink(missing_ok=True)
+
+
+def move_into_temp(path: Path) -> Path:
+    """Move a file the caller owns into the ingest temp folder (for the DICOM listener)."""
+    fd, name = tempfile.mkstemp(dir=temp_dir(), suffix=".part")
+    os.close(fd)
+    shutil.move(str(path), name)
+    return Path(name)

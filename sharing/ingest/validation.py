@@ -8,20 +8,25 @@ checks turn the damage pydicom tolerates into a clear per-file rejection.
 from __future__ import annotations
 
 import datetime as dt
+import io
+import struct
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pydicom
 from pydicom.datadict import dictionary_VR
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import FileDataset
-from pydicom.encaps import parse_basic_offsets
+from pydicom.encaps import parse_basic_offsets, parse_fragments
 from pydicom.errors import InvalidDicomError
 from pydicom.uid import UID, DeflatedExplicitVRLittleEndian
 
 from anonymizer.errors import AnonymizationError
 from anonymizer.io import take_sop_uids_from_meta
 from anonymizer.structure import body_is_implicit_vr, check_structure
+from anonymizer.video import VideoBitstream, probe_video, video_syntax
+from anonymizer.video.bitstream import fragment_spans
 
 from .errors import RejectedFile
 
@@ -33,6 +38,8 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 # and decoding it would try to allocate gigabytes.
 MAX_PIXELS_PER_FRAME = 1 << 26  # 67 Mpixel, e.g. 8192 x 8192
 MAX_FRAMES = 100_000
+# Values larger than this are left in the file while validating (read on demand, chunk by chunk).
+DEFER_BYTES = 1024 * 1024
 
 # Warnings pydicom raises while reading a file whose bytes end early or do not parse.
 DAMAGE_MARKERS = (
@@ -82,10 +89,10 @@ def read_dataset(path: Path) -> FileDataset:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            ds = pydicom.dcmread(path)
-            # Walking every element forces deferred and raw values to parse now, inside the checks.
-            for _ in ds.iterall():
-                pass
+            # Large values (pixel data) stay on disk: memory must not follow the object's size.
+            ds = pydicom.dcmread(path, defer_size=DEFER_BYTES)
+            # Walking every element forces raw values to parse now, inside the checks.
+            parse_all_values(ds)
         except InvalidDicomError:
             raise RejectedFile("not a DICOM file (no DICM prefix or file meta information)") from None
         except Exception:  # inside pydicom's reader: a zoo of types on hostile input, all the file's fault
@@ -95,6 +102,23 @@ def read_dataset(path: Path) -> FileDataset:
         if any(marker in text for marker in DAMAGE_MARKERS):
             raise RejectedFile("the file is truncated or malformed: its data ends before its declared length")
     return ds
+
+
+def is_deferred(raw) -> bool:
+    return isinstance(raw, RawDataElement) and raw.value is None and raw.length != 0
+
+
+def parse_all_values(ds) -> None:
+    """Convert every element, recursing into sequences, except values left on disk (deferred):
+    their headers and lengths were checked by check_element_lengths, and pixel data is measured by
+    check_pixel_data without reading it."""
+    for tag in list(ds.keys()):
+        if is_deferred(ds.get_item(tag, keep_deferred=True)):
+            continue
+        element = ds[tag]
+        if element.VR == "SQ":
+            for item in element.value or ():
+                parse_all_values(item)
 
 
 def dataset_start(path: Path) -> int:
@@ -233,24 +257,54 @@ def check_pixel_data(ds, transfer_syntax: UID, frames: int) -> None:
         raise RejectedFile(f"declared image size {columns}x{rows} is larger than the portal accepts")
     samples = parse_int(ds, "SamplesPerPixel", default=1, minimum=1, maximum=4)
     bits = parse_int(ds, "BitsAllocated", default=8, minimum=1, maximum=64)
-    data = ds.PixelData
-    if not data:
-        raise RejectedFile("pixel data is empty")  # an empty element reads as None (found by tests/fuzz)
-    if transfer_syntax.is_encapsulated:
-        fragments = fragment_count(data)
-        if fragments < 1:
-            raise RejectedFile("encapsulated pixel data has no fragments")
-        offsets = parse_basic_offsets(data)
-        if offsets and len(offsets) != frames:
-            raise RejectedFile(f"NumberOfFrames ({frames}) disagrees with the pixel data ({len(offsets)} frames)")
-        if fragments < frames:
-            raise RejectedFile(f"NumberOfFrames ({frames}) disagrees with the pixel data ({fragments} fragments)")
-        return
+    raw = ds.get_item("PixelData", keep_deferred=True)
+    video = video_syntax(transfer_syntax)
+    if is_deferred(raw):
+        if video is not None:
+            check_video(lambda: video_stream_in_file(ds.filename, raw.value_tell), video, rows=rows, columns=columns)
+            return
+        if transfer_syntax.is_encapsulated:
+            with open(ds.filename, "rb") as fh:
+                fh.seek(raw.value_tell)
+                check_fragments(fh, frames)
+            return
+        actual = raw.length
+    else:
+        data = ds.PixelData
+        if not data:
+            raise RejectedFile("pixel data is empty")  # an empty element reads as None (found by tests/fuzz)
+        if video is not None:
+            check_video(lambda: VideoBitstream.from_value(data), video, rows=rows, columns=columns)
+            return
+        if transfer_syntax.is_encapsulated:
+            check_fragments(io.BytesIO(data), frames)
+            return
+        actual = len(data)
+    check_native_length(ds, actual, rows=rows, columns=columns, samples=samples, bits=bits, frames=frames)
+
+
+def check_fragments(buffer, frames: int) -> None:
+    """Check encapsulated pixel data (a buffer at its Basic Offset Table) against NumberOfFrames,
+    reading item headers only."""
+    try:
+        offsets = parse_basic_offsets(buffer)
+        fragments, _ = parse_fragments(buffer)
+    except (ValueError, struct.error):
+        raise RejectedFile("encapsulated pixel data is malformed") from None
+    if fragments < 1:
+        raise RejectedFile("encapsulated pixel data has no fragments")
+    if offsets and len(offsets) != frames:
+        raise RejectedFile(f"NumberOfFrames ({frames}) disagrees with the pixel data ({len(offsets)} frames)")
+    if fragments < frames:
+        raise RejectedFile(f"NumberOfFrames ({frames}) disagrees with the pixel data ({fragments} fragments)")
+
+
+def check_native_length(ds, actual: int, *, rows: int, columns: int, samples: int, bits: int, frames: int) -> None:
+    """Native pixel data must hold the frames its header declares, and not a whole frame more."""
     if str(ds.get("PhotometricInterpretation", "")).strip() == "YBR_FULL_422":
         samples = 2  # native 4:2:2 stores two samples per pixel (Y Y Cb Cr per pixel pair)
     frame_bytes = (rows * columns * samples * bits + 7) // 8
     expected = (rows * columns * samples * frames * bits + 7) // 8
-    actual = len(data)
     if actual < expected:
         raise RejectedFile(f"pixel data is shorter than its header declares ({actual} < {expected} bytes): truncated, or NumberOfFrames disagrees with the data")
     # Trailing padding is tolerated (some writers pad to a block size); a whole extra frame is not.
@@ -258,17 +312,30 @@ def check_pixel_data(ds, transfer_syntax: UID, frames: int) -> None:
         raise RejectedFile("pixel data holds more frames than NumberOfFrames declares")
 
 
-def fragment_count(data: bytes) -> int:
-    """Count the fragments of encapsulated pixel data (after the Basic Offset Table item)."""
-    from pydicom.encaps import generate_fragments
-
-    count = 0
+def video_stream_in_file(path, value_offset: int) -> VideoBitstream:
+    """The video stream of Pixel Data left on disk (deferred), read without loading it."""
+    fh = open(path, "rb")
     try:
-        for _ in generate_fragments(data):
-            count += 1
-    except ValueError:
-        raise RejectedFile("encapsulated pixel data is malformed") from None
-    return max(count - 1, 0)
+        return VideoBitstream(fh, fragment_spans(fh, value_offset))
+    except BaseException:
+        fh.close()
+        raise
+
+
+def check_video(open_stream, syntax, *, rows: int, columns: int) -> None:
+    """Decode the first frame of an MPEG-2, H.264 or HEVC clip and check its size against the header.
+
+    A video holds one stream for all its frames (PS3.5 8.2.5-8.2.10), so the per-frame fragment
+    checks do not apply; decoding the first frame proves the stream is what the syntax says.
+    """
+    try:
+        with open_stream() as stream:
+            info = probe_video(stream, syntax)
+    except AnonymizationError as exc:
+        raise RejectedFile(f"the video cannot be played: {exc}") from None
+    if (info.width, info.height) != (columns, rows):
+        raise RejectedFile(
+            f"the video's pictures are {info.width}x{info.height} but Rows and Columns say {columns}x{rows}")
 
 
 def validate_dicom(path: Path) -> DicomSummary:

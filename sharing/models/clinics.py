@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+import ipaddress
+
 from django.conf import settings
 from django.contrib.auth.hashers import check_password, make_password
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -63,12 +66,27 @@ class Membership(models.Model):
         return f"{self.user} @ {self.clinic}"
 
 
+def validate_network(value: str) -> None:
+    """A CIDR network (IPv4 or IPv6); host bits may be set, as staff often type a device's address."""
+    try:
+        ipaddress.ip_network(value.strip(), strict=False)
+    except ValueError:
+        raise ValidationError("Enter a network such as 10.1.2.0/24, or one address such as 10.1.2.7/32.") from None
+
+
 class DicomDevice(models.Model):
     """A modality or PACS allowed to C-STORE into a clinic, known by its calling AE title."""
 
     clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="devices")
     ae_title = models.CharField(max_length=16, unique=True)
     description = models.CharField(max_length=200, blank=True)
+    # The calling AE title is not authentication (any sender can claim any title): a network here
+    # limits where this device may send from, e.g. 10.1.2.0/24 or 10.1.2.7/32.
+    allowed_network = models.CharField(
+        "allowed source network", max_length=64, blank=True, validators=[validate_network],
+        help_text="Optional. Addresses this device sends from, in CIDR notation (10.1.2.0/24, 10.1.2.7/32). "
+        "Stores from any other address are refused.",
+    )
 
     def __str__(self) -> str:
         return self.ae_title

@@ -6,6 +6,9 @@ these functions, and they can be used (and tested) on their own.
 The package is split like :mod:`pydicom.pixels`:
 
 * :mod:`.frames` -- frame sources, decoding one frame at a time;
+* :mod:`.video` -- MPEG-2, H.264 and HEVC clips: FFmpeg's decoding, and
+  the remux of a stream browsers already play;
+* :mod:`.sizing` -- the patient-sized maximum and the pixel budget;
 * :mod:`.processing` -- Modality LUT, VOI, MONOCHROME1, palette, colour;
 * :mod:`.frame_rate` -- the playback rate of a clip;
 * :mod:`.stills` and :mod:`.clips` -- the JPG and MP4 sinks;

@@ -42,8 +42,11 @@ from pydicom.uid import (
 )
 
 from anonymizer.defects import library_words
+from anonymizer.video import is_video_syntax
 
+from . import video
 from .errors import NotAnImage, PreviewError
+from .sizing import PATIENT_MAX_SIDE, check_pixel_budget, fit, patient_size
 
 try:
     import simplejpeg
@@ -54,6 +57,9 @@ except ImportError:  # a declared dependency; Pillow is the slower fallback
 # rounding of two different YCbCr->RGB implementations (<= 1 level on
 # average); anything more means the codestream is not what the header says.
 _FAST_PATH_TOLERANCE = 1.0
+
+# Above this many pixels per frame, the fast path is not checked against pydicom's full-size decode.
+AGREEMENT_CHECK_MAX_PIXELS = 4096 * 4096
 
 # Above this size a file is only ever decoded lazily, frame by frame.
 WHOLE_READ_LIMIT = 64 * 1024 * 1024
@@ -77,7 +83,17 @@ class FrameSource:
     rows, columns : int
         Frame size in pixels.
     decoder : str
-        ``"jpeg-fragments"`` or ``"pydicom"``: which route decodes frames.
+        ``"jpeg-fragments"``, ``"video"`` or ``"pydicom"``: which route decodes frames.
+    size : tuple of int
+        (width, height) of the preview: the frame size, scaled down to the
+        patient maximum (:mod:`.sizing`). The JPEG and video routes decode
+        straight to it; pydicom's decodes full size and the renderer fits.
+    remux : callable or None
+        For a video stream that browsers play as it is: copies it into an
+        MP4 at the given path without re-encoding, returns the frame count.
+    encoded_frames : callable or None
+        For the JPEG route: returns an iterator over the frames' JPEG
+        codestreams, which ffmpeg can decode itself.
     """
 
     header: Dataset
@@ -86,6 +102,9 @@ class FrameSource:
     columns: int
     decoder: str
     _iterate: Callable[[Iterable[int] | None], Iterator[np.ndarray]]
+    size: tuple[int, int] = (0, 0)
+    remux: Callable[[Path], int] | None = None
+    encoded_frames: Callable[[], Iterator[bytes]] | None = None
 
     def frames(self, indices: Iterable[int] | None = None) -> Iterator[np.ndarray]:
         """Yield decoded frames, in file order, one at a time.
@@ -99,7 +118,8 @@ class FrameSource:
         ------
         numpy.ndarray
             ``(rows, columns)`` for one sample per pixel, ``(rows, columns,
-            3)`` for colour, with YBR already converted to RGB.
+            3)`` for colour, with YBR already converted to RGB; at
+            :attr:`size` for the routes that scale while decoding.
 
         Raises
         ------
@@ -131,7 +151,6 @@ def open_frame_source(path: str | Path) -> FrameSource:
     path = Path(path)
     header = read_header(path)
     syntax = UID(header.file_meta.TransferSyntaxUID)
-    _require_decoder(syntax)
     try:
         frame_count = int(header.get("NumberOfFrames") or 1)
         rows, columns = int(header.Rows), int(header.Columns)
@@ -141,19 +160,44 @@ def open_frame_source(path: str | Path) -> FrameSource:
         raise PreviewError(
             f"nothing to render: {frame_count} frames of {columns}x{rows} pixels"
         )
+    if is_video_syntax(syntax):
+        check_pixel_budget(columns, rows, frame_count, decoder_scales=True)
+        return _video_source(path, header, frame_count)
+    _require_decoder(syntax)
+    jpeg = _suits_jpeg_fragments(header, syntax)
+    check_pixel_budget(columns, rows, frame_count, decoder_scales=jpeg)
+    size = patient_size(columns, rows)
 
     if syntax == DeflatedExplicitVRLittleEndian:
         # The whole dataset is deflated as one stream, so pixel data cannot be
         # reached by seeking in the file; such files are small in practice.
         iterate = _whole_dataset_frames(path)
         decoder = "pydicom"
-    elif _suits_jpeg_fragments(header, syntax) and _fast_path_agrees(path, header, frame_count):
-        iterate = _jpeg_fragment_frames(path, header, frame_count)
-        decoder = "jpeg-fragments"
+    elif jpeg and (rows * columns > AGREEMENT_CHECK_MAX_PIXELS or _fast_path_agrees(path, header, frame_count)):
+        # Above the check's size pydicom's reference decode would itself be the memory problem
+        # (issue 16.4): libjpeg-turbo reads the colour transform from the markers, as viewers do.
+        return FrameSource(header, frame_count, rows, columns, "jpeg-fragments",
+                           _jpeg_fragment_frames(path, header, frame_count, size), size=size,
+                           encoded_frames=lambda: jpeg_fragments(path, header, frame_count))
     else:
+        check_pixel_budget(columns, rows, frame_count, decoder_scales=False)
         iterate = _pydicom_frames(path)
         decoder = "pydicom"
-    return FrameSource(header, frame_count, rows, columns, decoder, iterate)
+    return FrameSource(header, frame_count, rows, columns, decoder, iterate, size=size)
+
+
+def _video_source(path: Path, header: Dataset, frame_count: int) -> FrameSource:
+    """MPEG-2, H.264 and HEVC: FFmpeg decodes (the first frame now, as a check) and scales."""
+    element = video.pixel_element(path, header)
+    info = video.describe(element, header)
+    width, height = patient_size(info.width, info.height)
+    remux = None
+    if video.can_remux(info, max_side=PATIENT_MAX_SIDE):
+        def remux(output: Path) -> int:
+            return video.remux_to_mp4(element, output)
+    iterate = video.decoded_frames(element, width=width, height=height, first=info.first_frame)
+    return FrameSource(video.display_header(header), frame_count, info.height, info.width, "video", iterate,
+                       size=(width, height), remux=remux)
 
 
 def read_header(path: Path) -> Dataset:
@@ -290,55 +334,84 @@ def _fast_path_agrees(path: Path, header: Dataset, frame_count: int) -> bool:
     return float(difference.mean()) <= _FAST_PATH_TOLERANCE
 
 
+def jpeg_fragments(path: Path, header: Dataset, frame_count: int, last: int | None = None) -> Iterator[bytes]:
+    """Yield the JPEG codestream of each frame, up to frame `last`, read lazily from the file.
+
+    Raises
+    ------
+    PreviewError
+        A frame is missing or its item cannot be read; the message names it.
+    """
+    endianness = "<" if header.file_meta.TransferSyntaxUID.is_little_endian else ">"
+    last = frame_count - 1 if last is None else last
+    with path.open("rb") as f:
+        pydicom.dcmread(f, stop_before_pixels=True)
+        # Skip the Pixel Data tag, VR, reserved bytes and undefined length
+        # (12 bytes, explicit VR) to reach the Basic Offset Table item.
+        f.seek(12, io.SEEK_CUR)
+        fragments = generate_frames(f, number_of_frames=frame_count, endianness=endianness)
+        for index in range(last + 1):
+            try:
+                yield next(fragments)
+            except StopIteration:
+                raise PreviewError(
+                    f"frame {index} is missing: the pixel data ends early"
+                ) from None
+            except Exception as exc:
+                raise PreviewError(f"frame {index} could not be read: {exc}") from exc
+
+
 def _jpeg_fragment_frames(
-    path: Path, header: Dataset, frame_count: int
+    path: Path, header: Dataset, frame_count: int, size: tuple[int, int] | None = None
 ) -> Callable[[Iterable[int] | None], Iterator[np.ndarray]]:
     shape = (int(header.Rows), int(header.Columns))
+    target = shape if size is None else (size[1], size[0])
     mode = "RGB" if int(header.get("SamplesPerPixel", 1)) == 3 else "L"
-    endianness = "<" if header.file_meta.TransferSyntaxUID.is_little_endian else ">"
 
     def iterate(indices: Iterable[int] | None) -> Iterator[np.ndarray]:
         wanted = None if indices is None else set(indices)
         last = frame_count - 1 if wanted is None else max(wanted, default=-1)
-        with path.open("rb") as f:
-            pydicom.dcmread(f, stop_before_pixels=True)
-            # Skip the Pixel Data tag, VR, reserved bytes and undefined length
-            # (12 bytes, explicit VR) to reach the Basic Offset Table item.
-            f.seek(12, io.SEEK_CUR)
-            fragments = generate_frames(f, number_of_frames=frame_count, endianness=endianness)
-            for index in range(last + 1):
-                try:
-                    encoded = next(fragments)
-                except StopIteration:
-                    raise PreviewError(
-                        f"frame {index} is missing: the pixel data ends early"
-                    ) from None
-                except Exception as exc:
-                    raise PreviewError(f"frame {index} could not be read: {exc}") from exc
-                if wanted is not None and index not in wanted:
-                    continue
-                yield _decode_jpeg_frame(encoded, index, mode, shape)
+        for index, encoded in enumerate(jpeg_fragments(path, header, frame_count, last)):
+            if wanted is not None and index not in wanted:
+                continue
+            yield _decode_jpeg_frame(encoded, index, mode, shape, target)
 
     return iterate
 
 
-def _decode_jpeg_frame(encoded: bytes, index: int, mode: str, shape: tuple[int, int]) -> np.ndarray:
+def _decode_jpeg_frame(
+    encoded: bytes, index: int, mode: str, shape: tuple[int, int], target: tuple[int, int] | None = None
+) -> np.ndarray:
+    """Decode one frame; with a smaller `target` (rows, columns), libjpeg-turbo scales the DCT."""
+    target = target or shape
     try:
         if simplejpeg is not None:
+            header_size = simplejpeg.decode_jpeg_header(encoded)[:2]
+            if header_size != shape:
+                raise PreviewError(
+                    f"frame {index} is {header_size[1]}x{header_size[0]}, "
+                    f"the header says {shape[1]}x{shape[0]}"
+                )
             # libjpeg-turbo writing straight into the array: Pillow's decode
             # is as fast, but repacking its 4-byte pixels costs twice as much.
-            frame = simplejpeg.decode_jpeg(encoded, colorspace="RGB" if mode == "RGB" else "GRAY")
+            # min_height/min_width pick the smallest 1/2, 1/4, 1/8 DCT scale
+            # that still covers the target, so a huge frame is never whole.
+            frame = simplejpeg.decode_jpeg(encoded, colorspace="RGB" if mode == "RGB" else "GRAY",
+                                           min_height=target[0], min_width=target[1])
             if mode == "L":
                 frame = frame.reshape(frame.shape[:2])
         else:
             with Image.open(io.BytesIO(encoded), formats=["JPEG"]) as image:
+                if image.size != (shape[1], shape[0]):
+                    raise PreviewError(
+                        f"frame {index} is {image.size[0]}x{image.size[1]}, "
+                        f"the header says {shape[1]}x{shape[0]}"
+                    )
+                image.draft(mode, (target[1], target[0]))  # DCT scaling, as above
                 image.load()
                 frame = np.asarray(image if image.mode == mode else image.convert(mode))
+    except PreviewError:
+        raise
     except Exception as exc:
         raise PreviewError(f"frame {index} could not be decoded: {exc}") from exc
-    if frame.shape[:2] != shape:
-        raise PreviewError(
-            f"frame {index} is {frame.shape[1]}x{frame.shape[0]}, "
-            f"the header says {shape[1]}x{shape[0]}"
-        )
-    return frame
+    return fit(frame, target[1], target[0])

@@ -135,6 +135,10 @@ class DisplayMapping:
             return np.take(table, frame.view(f"u{frame.dtype.itemsize}"), axis=0)
         return _to_uint8(self.to_unit(frame))
 
+    def is_identity(self, dtype: np.dtype | type) -> bool:
+        """Whether frames of `dtype` are displayed exactly as stored (8-bit RGB or plain grey)."""
+        return self._table(np.dtype(dtype)) is None
+
     def _table(self, dtype: np.dtype) -> np.ndarray | None:
         """The lookup table for every value of `dtype`, None for identity."""
         if dtype not in self._tables:

@@ -16,11 +16,12 @@ import numpy as np
 
 from anonymizer.defects import defect_sentence, report_defect
 
-from .clips import RawFrames, encode_clip
+from .clips import RawFrames, encode_clip, encode_jpeg_clip
 from .errors import PreviewError
 from .frame_rate import clip_frame_rate
 from .frames import FrameSource, open_frame_source
 from .processing import PERCENTILE_SAMPLE_FRAMES, DisplayMapping, plan_display
+from .sizing import fit
 from .stills import write_still, write_thumbnail
 
 logger = logging.getLogger(__name__)
@@ -109,10 +110,10 @@ def render_instance(src: str | Path, out_dir: str | Path, *, stem: str) -> Rende
 def render_still(
     source: FrameSource, mapping: DisplayMapping, out_dir: Path, *, stem: str
 ) -> RenderedPreview:
-    """Write ``{stem}.jpg`` at full resolution and ``{stem}-thumb.jpg``."""
+    """Write ``{stem}.jpg`` at patient size (:mod:`.sizing`) and ``{stem}-thumb.jpg``."""
     media, thumbnail = out_dir / f"{stem}.jpg", out_dir / f"{stem}-thumb.jpg"
     with _removed_on_failure(media, thumbnail):
-        image = mapping(next(iter(source.frames())))
+        image = fit(mapping(next(iter(source.frames()))), *source.size)
         width, height = write_still(image, media)
         write_thumbnail(image, thumbnail)
     return RenderedPreview("image", media, thumbnail, None, width, height, 1, None)
@@ -121,31 +122,60 @@ def render_still(
 def render_clip(
     source: FrameSource, mapping: DisplayMapping, out_dir: Path, *, stem: str
 ) -> RenderedPreview:
-    """Write ``{stem}.mp4``, ``{stem}-poster.jpg`` and ``{stem}-thumb.jpg``."""
+    """Write ``{stem}.mp4``, ``{stem}-poster.jpg`` and ``{stem}-thumb.jpg``.
+
+    A video stream that browsers already play is copied into the MP4 as it is
+    (``source.remux``); every other clip is decoded, mapped and encoded.
+    """
     media = out_dir / f"{stem}.mp4"
     poster, thumbnail = out_dir / f"{stem}-poster.jpg", out_dir / f"{stem}-thumb.jpg"
     fps = clip_frame_rate(source.header)
     first: list[np.ndarray] = []
+    width, height = source.size
+
+    if source.remux is not None:
+        with _removed_on_failure(media, poster, thumbnail):
+            written = source.remux(media)
+            _check_frame_count(written, source)
+            _write_poster_and_thumbnail(mapping(next(iter(source.frames([0])))), poster, thumbnail)
+        return RenderedPreview("clip", media, thumbnail, poster, width + width % 2, height + height % 2,
+                               written, fps)
+
+    if (source.encoded_frames is not None and (width, height) == (source.columns, source.rows)
+            and mapping.is_identity(np.uint8)):
+        # JPEG frames displayed as stored: ffmpeg decodes them itself, off Python's critical path.
+        with _removed_on_failure(media, poster, thumbnail):
+            written = encode_jpeg_clip(source.encoded_frames(), media, width=width, height=height, fps=fps)
+            _check_frame_count(written, source)
+            _write_poster_and_thumbnail(mapping(next(iter(source.frames([0])))), poster, thumbnail)
+        return RenderedPreview("clip", media, thumbnail, poster, width + width % 2, height + height % 2,
+                               written, fps)
 
     def display_frames() -> Iterator[np.ndarray]:
         for frame in source.frames():
-            image = mapping(frame)
+            image = fit(mapping(frame), width, height)
             if not first:
                 # The poster is what the player shows before playing: frame 0.
                 first.append(image.copy())
             yield image
 
     with _removed_on_failure(media, poster, thumbnail):
-        raw = RawFrames(source.columns, source.rows, mapping.pixel_format, fps)
+        raw = RawFrames(width, height, mapping.pixel_format, fps)
         written = encode_clip(display_frames(), media, raw)
-        if written != source.frame_count:
-            raise PreviewError(
-                f"{written} frames were decoded, the header announces {source.frame_count}"
-            )
-        write_still(first[0], poster)
-        write_thumbnail(first[0], thumbnail)
-    width, height = source.columns + source.columns % 2, source.rows + source.rows % 2
-    return RenderedPreview("clip", media, thumbnail, poster, width, height, written, fps)
+        _check_frame_count(written, source)
+        _write_poster_and_thumbnail(first[0], poster, thumbnail)
+    return RenderedPreview("clip", media, thumbnail, poster, width + width % 2, height + height % 2, written, fps)
+
+
+def _write_poster_and_thumbnail(image: np.ndarray, poster: Path, thumbnail: Path) -> None:
+    # The poster is what the player shows before playing: frame 0.
+    write_still(image, poster)
+    write_thumbnail(image, thumbnail)
+
+
+def _check_frame_count(written: int, source: FrameSource) -> None:
+    if written != source.frame_count:
+        raise PreviewError(f"{written} frames were decoded, the header announces {source.frame_count}")
 
 
 def render_instances(

@@ -12,10 +12,7 @@ from __future__ import annotations
 
 import os
 import select
-import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -25,7 +22,8 @@ import requests
 from rest_framework.authtoken.models import Token
 
 from sharing.models import Instance
-from tests.conftest import ROOT, free_port
+from tests.conftest import free_port
+from tests.security.doors import Gunicorn
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -33,25 +31,6 @@ LIMIT = 16 * 1024 * 1024
 TWO_GB = 2 * 1024**3
 CHUNK = 1024 * 1024
 BOUNDARY = "StReAmInGlImIt"
-
-
-class Gunicorn:
-    def __init__(self, data_dir: Path, port: int, process: subprocess.Popen, log: Path):
-        self.data_dir, self.port, self.process, self.log = data_dir, port, process, log
-        self.url = f"http://127.0.0.1:{port}"
-        self.temp = data_dir / "tmp"
-
-    def worker_pid(self) -> int:
-        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children").read_text().split()
-        assert len(children) == 1, f"expected one gunicorn worker, found {children}"
-        return int(children[0])
-
-    def peak_rss(self) -> int:
-        """The worker's high-water mark of resident memory (VmHWM), in bytes."""
-        for line in Path(f"/proc/{self.worker_pid()}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-        raise AssertionError("no VmHWM")
 
 
 @pytest.fixture(scope="module")
@@ -65,27 +44,10 @@ def gunicorn(django_db_setup, tmp_path_factory):
         DATABASE_URL=f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}",
         DJANGO_SETTINGS_MODULE="portal.settings", DATA_DIR=str(data_dir), MAX_UPLOAD_BYTES=str(LIMIT),
     )
-    port = free_port()
-    log = data_dir / "gunicorn.log"
-    with open(log, "ab") as out:
-        process = subprocess.Popen(
-            [str(Path(sys.executable).parent / "gunicorn"), "portal.wsgi:application", "--bind", f"127.0.0.1:{port}",
-             "--workers", "1", "--timeout", "60"],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-    server = Gunicorn(data_dir, port, process, log)
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            requests.get(server.url + "/healthz", timeout=2)
-            break
-        except (requests.ConnectionError, requests.Timeout):
-            # Bound but still booting: the connection waits in the backlog and the read times out.
-            assert process.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
-            time.sleep(0.2)
+    server = Gunicorn(env, free_port(), data_dir / "gunicorn.log")
+    server.data_dir, server.temp = data_dir, data_dir / "tmp"
     yield server
-    os.killpg(process.pid, signal.SIGTERM)
-    process.wait(timeout=20)
+    server.stop()
 
 
 class TempFolderWatch:

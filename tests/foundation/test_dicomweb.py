@@ -55,3 +55,52 @@ def test_stow_refuses_other_media_types(live_server, staff):
     response = requests.post(f"{live_server.url}/dicomweb/studies", data=b"{}",
                              headers={"Authorization": f"Token {token}", "Content-Type": "application/json"})
     assert response.status_code == 415
+
+
+def stow_body(paths, boundary="StUdYsCoPe"):
+    body = b"".join(f"--{boundary}\r\nContent-Type: application/dicom\r\n\r\n".encode() + p.read_bytes() + b"\r\n"
+                    for p in paths) + f"--{boundary}--\r\n".encode()
+    return body, f'multipart/related; type="application/dicom"; boundary={boundary}'
+
+
+def test_study_scoped_stow_stores_the_instances_of_that_study(live_server, staff, exam):
+    token = Token.objects.create(user=staff).key
+    study_uid = pydicom.dcmread(exam[0]).StudyInstanceUID
+    client = DICOMwebClient(url=f"{live_server.url}/dicomweb", headers={"Authorization": f"Token {token}"})
+    response = client.store_instances(datasets=[pydicom.dcmread(p) for p in exam], study_instance_uid=study_uid)
+    assert len(response.ReferencedSOPSequence) == len(exam)
+    assert Instance.objects.filter(study__study_instance_uid=study_uid).count() == len(exam)
+
+
+def test_study_scoped_stow_refuses_an_instance_of_another_study(live_server, staff, exam, tmp_path):
+    from tests.conftest import exam_with_patient
+
+    token = Token.objects.create(user=staff).key
+    study_uid = pydicom.dcmread(exam[0]).StudyInstanceUID
+    (tmp_path / "other").mkdir()
+    stranger = exam_with_patient(tmp_path / "other", count=1)[0]
+    body, content_type = stow_body([exam[0], stranger, exam[1]])
+    response = requests.post(f"{live_server.url}/dicomweb/studies/{study_uid}", data=body,
+                             headers={"Authorization": f"Token {token}", "Content-Type": content_type})
+    assert response.status_code == 202, "some stored, one refused (PS3.18 10.5.3)"
+    payload = response.json()
+    assert len(payload["00081199"]["Value"]) == 2
+    [failed] = payload["00081198"]["Value"]
+    stranger_ds = pydicom.dcmread(stranger)
+    assert failed["00081155"]["Value"] == [stranger_ds.SOPInstanceUID], "the failed item names the refused instance"
+    assert failed["00081150"]["Value"] == [stranger_ds.SOPClassUID]
+    assert failed["00081197"]["Value"] == [0xC409], "Study Instance UID mismatch"
+    assert "another study" in response.headers["Warning"]
+    assert not Instance.objects.filter(sop_instance_uid=stranger_ds.SOPInstanceUID).exists(), "and it is not stored"
+
+    only_stranger, content_type = stow_body([stranger])
+    response = requests.post(f"{live_server.url}/dicomweb/studies/{study_uid}", data=only_stranger,
+                             headers={"Authorization": f"Token {token}", "Content-Type": content_type})
+    assert response.status_code == 409, "every instance refused"
+
+
+def test_study_scoped_stow_route_takes_only_uids(live_server, staff):
+    token = Token.objects.create(user=staff).key
+    response = requests.post(f"{live_server.url}/dicomweb/studies/not-a-uid", data=b"x",
+                             headers={"Authorization": f"Token {token}", "Content-Type": "multipart/related; boundary=x"})
+    assert response.status_code == 404

@@ -22,6 +22,7 @@ from sharing.previews import NotAnImage, PreviewError, RenderedPreview, render_i
 from sharing.previews.clips import RawFrames, X264Settings, encode_clip
 
 MPEG4_AVC = "1.2.840.10008.1.2.4.102"
+JPEG2000_PART2 = "1.2.840.10008.1.2.4.93"  # no decoder is installed for it
 GREY_16 = RawFrames(16, 16, "gray", Fraction(30))
 
 
@@ -43,8 +44,8 @@ def corrupt_frame_clip(path: Path, bad_index: int) -> Path:
     return build_jpeg_clip(path, frames, fragments=fragments)
 
 
-def unsupported_syntax(path: Path) -> Path:
-    ds = new_dataset(syntax=MPEG4_AVC)
+def garbage_stream(path: Path, syntax: str) -> Path:
+    ds = new_dataset(syntax=syntax)
     ds.Rows, ds.Columns, ds.NumberOfFrames = 48, 64, 10
     ds.SamplesPerPixel, ds.PhotometricInterpretation = 3, "YBR_PARTIAL_420"
     ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
@@ -79,9 +80,28 @@ def test_undecodable_frame_is_named_in_the_error(tmp_path, out_dir):
     assert ffmpeg_children() == [], "ffmpeg left running or unreaped after a decode error"
 
 
+def test_a_frame_with_damaged_image_data_fails_the_clip_instead_of_being_concealed(tmp_path, out_dir):
+    frames = moving_pattern(6, 48, 64, colour=True)
+    fragments = [jpeg_fragment(f) for f in frames]
+    start_of_scan = fragments[3].find(b"\xff\xda")
+    fragments[3] = fragments[3][:start_of_scan + 30] + b"\xff\xd9"  # header intact, image data cut short
+    path = build_jpeg_clip(tmp_path / "damaged.dcm", frames, fragments=fragments)
+    with pytest.raises(PreviewError):
+        render_instance(path, out_dir, stem="clip-1")
+    assert all_files(out_dir) == set()
+    assert ffmpeg_children() == [], "ffmpeg left running or unreaped after a decode error"
+
+
 def test_unsupported_transfer_syntax_says_so(tmp_path, out_dir):
     with pytest.raises(PreviewError, match="unsupported transfer syntax"):
-        render_instance(unsupported_syntax(tmp_path / "video.dcm"), out_dir, stem="clip-1")
+        render_instance(garbage_stream(tmp_path / "j2k-part2.dcm", JPEG2000_PART2), out_dir, stem="clip-1")
+
+
+def test_a_video_syntax_whose_stream_does_not_play_says_so(tmp_path, out_dir):
+    with pytest.raises(PreviewError, match="the video stream cannot be read") as caught:
+        render_instance(garbage_stream(tmp_path / "video.dcm", MPEG4_AVC), out_dir, stem="clip-1")
+    assert "video.dcm" not in str(caught.value), "the message names the file"
+    assert all_files(out_dir) == set()
 
 
 def test_unsupported_photometric_interpretation_says_so(tmp_path, out_dir):
@@ -111,7 +131,7 @@ def test_one_bad_instance_does_not_stop_the_others(tmp_path, out_dir):
         (sample("examples_rgb_color.dcm"), "img-1"),
         (truncated_copy(sample("examples_ybr_color.dcm"), tmp_path / "cut.dcm", 0.5), "clip-1"),
         (corrupt_frame_clip(tmp_path / "bad.dcm", bad_index=0), "clip-2"),
-        (unsupported_syntax(tmp_path / "video.dcm"), "clip-3"),
+        (garbage_stream(tmp_path / "video.dcm", MPEG4_AVC), "clip-3"),
         (sample("examples_ybr_color.dcm"), "clip-4"),
         (sample("CT_small.dcm"), "img-2"),
     ]

@@ -131,27 +131,22 @@ def store_one_by_dicom(port: int) -> bool:
     return True
 
 
-def test_start_up_checks_warn_about_wider_modes(tmp_path):
+def test_start_up_checks_warn_about_wider_modes_and_a_group_may_read(tmp_path):
     data = tmp_path / "data"
-    env = portal_env(data)
     # As an older version, or a copy made by hand, left them.
     data.mkdir()
     (data / "portal.sqlite3").touch()
     (data / "portal.sqlite3").chmod(0o644)
     (data / "media").mkdir()
     (data / "media").chmod(0o755)
-    result = subprocess.run([sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True,
-                            timeout=120)
+    # UMASK=027: the operator lets the portal's group (a backup user, say) read.
+    result = subprocess.run([sys.executable, "manage.py", "check"], cwd=ROOT, env=portal_env(data, UMASK="027"),
+                            capture_output=True, text=True, timeout=120, preexec_fn=usual_umask)
     output = result.stdout + result.stderr
     assert "portal.W001" in output and "portal.sqlite3 is readable by more users" in output, output[-2000:]
-    assert f"{data / 'media'} is readable by more users" in output
-
-
-def test_a_group_may_read_when_the_operator_says_so(tmp_path):
-    data = tmp_path / "data"
-    manage(portal_env(data, UMASK="027"), "check")
-    for folder in (data, data / "tmp", data / "broker" / "queue"):
-        assert f"{stat.S_IMODE(folder.stat().st_mode):04o}" == "0750", folder
+    assert f"{data / 'media'} is readable by more users" in output, "0755 is wider than the group's 0750"
+    for folder in (data / "tmp", data / "broker" / "queue"):
+        assert f"{stat.S_IMODE(folder.stat().st_mode):04o}" == "0750", f"{folder} is created for the group to read"
 
 
 def test_a_umask_that_opens_files_to_others_is_refused(tmp_path):

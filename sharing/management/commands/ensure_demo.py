@@ -19,9 +19,15 @@ class Command(BaseCommand):
             },
         )
         User = get_user_model()
-        user, created = User.objects.get_or_create(username="demo", defaults={"is_staff": True, "is_superuser": True})
+        # A clinic member, not an administrator: demo/demo is a published password, and whoever can
+        # reach the demo could otherwise edit every clinic, device and user in the admin.
+        user, created = User.objects.get_or_create(username="demo", defaults={"is_staff": False, "is_superuser": False})
         if created:
             user.set_password("demo")
             user.save()
+        elif user.is_superuser or user.is_staff:
+            # Demo data made by an earlier version had demo as a superuser.
+            user.is_superuser = user.is_staff = False
+            user.save(update_fields=["is_superuser", "is_staff"])
         Membership.objects.get_or_create(user=user, clinic=clinic)
         self.stdout.write(f"Demo clinic '{clinic.name}' and staff user demo/demo are ready.")

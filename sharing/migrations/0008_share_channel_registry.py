@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('sharing', '0006_passcode_attempts_per_client'),
+        ('sharing', '0007_dicomdevice_allowed_network'),
     ]
 
     operations = [
