@@ -239,7 +239,7 @@ def test_standard_clinic_pdf_is_shared_only_behind_a_passcode(api, exam, client)
 
 
 def test_permanent_delivery_failure_is_marked_failed_and_visible(api, study, settings):
-    settings.EMAIL_BACKEND = "tests.sharing.failing_backends.RefusingBackend"
+    settings.EMAIL_BACKEND = "tests.sharing.delivery.failing_backends.RefusingBackend"
     from sharing.tasks import deliver_share as deliver_task
     from sharing.shares.lifecycle import prepare as prepare_share
 
@@ -254,9 +254,9 @@ def test_permanent_delivery_failure_is_marked_failed_and_visible(api, study, set
 
 
 def test_transient_delivery_failure_is_retried_then_delivered(api, study, settings):
-    settings.EMAIL_BACKEND = "tests.sharing.failing_backends.FlakyBackend"
+    settings.EMAIL_BACKEND = "tests.sharing.delivery.failing_backends.FlakyBackend"
     settings.DELIVERY_RETRY_BASE_SECONDS = 0
-    from tests.sharing import failing_backends
+    from tests.sharing.delivery import failing_backends
     from sharing.tasks import deliver_share as deliver_task
     from sharing.shares.lifecycle import prepare as prepare_share
 

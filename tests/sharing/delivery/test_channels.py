@@ -10,7 +10,7 @@ import pytest
 
 from sharing.delivery.channels import CHANNELS
 from sharing.models import Share
-from tests.reliability.conftest import FakeTwilio
+from tests.integration.reliability.conftest import FakeTwilio
 from tests.sharing.conftest import IDENTIFIERS, link_from, run_pipeline
 
 pytestmark = pytest.mark.django_db

@@ -14,7 +14,7 @@ from sharing.shares import lease, lifecycle
 from sharing.shares.exclusions import exclude
 from tests.conftest import make_clinic
 from tests.sharing.conftest import link_from, run_pipeline
-from tests.sharing.test_pipeline_and_landing import path_of, share_by_email
+from tests.sharing.shares.test_pipeline_and_landing import path_of, share_by_email
 
 pytestmark = pytest.mark.django_db
 
@@ -67,9 +67,9 @@ def test_the_sweep_fails_a_share_that_never_finishes(api, study, settings):
 
 def test_greylisting_is_retried_not_failed(api, study, settings):
     from sharing.tasks import deliver_share
-    from tests.sharing import failing_backends
+    from tests.sharing.delivery import failing_backends
 
-    settings.EMAIL_BACKEND = "tests.sharing.failing_backends.GreylistingBackend"
+    settings.EMAIL_BACKEND = "tests.sharing.delivery.failing_backends.GreylistingBackend"
     settings.DELIVERY_RETRY_BASE_SECONDS = 0
     failing_backends.GreylistingBackend.refusals_left = 1
     failing_backends.GreylistingBackend.sent = []

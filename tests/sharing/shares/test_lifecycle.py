@@ -17,9 +17,9 @@ from sharing.shares import lifecycle
 from sharing.shares.lifecycle import TRANSITIONS, Contact, Event, Stage
 from tests.conftest import upload_files
 from tests.sharing.conftest import run_pipeline
-from tests.sharing.test_pipeline_and_landing import share_by_email
+from tests.sharing.shares.test_pipeline_and_landing import share_by_email
 
-SHARING = Path(__file__).resolve().parents[2] / "sharing"
+SHARING = Path(__file__).resolve().parents[3] / "sharing"
 # A write of the life-cycle fields: `share.status = …`, or `status=` inside `.update(` / `Share(`.
 FIELDS = r"(status|step|generation|delivered_generation|delivered_at)"
 ATTRIBUTE_WRITE = re.compile(rf"\b\w+\.{FIELDS}\s*(=|\+=)[^=]")
@@ -49,7 +49,7 @@ def test_the_table_names_one_contact_rule_for_every_failure_and_what_follows_eac
 
 @pytest.mark.django_db
 def test_a_failed_delivery_erases_the_contact(api, study, settings):
-    settings.EMAIL_BACKEND = "tests.sharing.failing_backends.RefusingBackend"
+    settings.EMAIL_BACKEND = "tests.sharing.delivery.failing_backends.RefusingBackend"
     share = run_pipeline(share_by_email(api, study))
     assert share.status == "failed" and share.delivery_secret is None, "nothing will be sent to it: erased"
     assert share.step == "" and "refused" in share.error
