@@ -6,7 +6,9 @@ Instance UID never overwrite each other: identical outputs share one file,
 different ones are kept both (``{uid}-2.dcm``), and the report says so.
 Exit status: 0 when every input was written or deliberately discarded, 1
 when any was rejected (bad input) or failed (a defect of this program,
-logged on stderr with its stack and a reference), 2 on usage errors.
+logged on stderr with its stack and a reference), 2 on usage errors and
+when the text detection models cannot be loaded (checked before any file
+is read).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pathlib import Path
 
 from .anonymize import anonymize_file
 from .options import Option
+from .pixels import TextEngineUnavailable, load_text_engine
 from .profiles import profile_named
 from .report import write_report
 
@@ -76,6 +79,12 @@ def main(argv: list[str] | None = None) -> int:
         key = secrets.token_hex(32)
         print("python -m anonymizer: no --key or ANONYMIZER_KEY: UIDs are consistent within this run only",
               file=sys.stderr)
+    if profile.clean_pixels:
+        try:
+            load_text_engine()  # once per run, and a broken model stops us before any file
+        except TextEngineUnavailable as exc:
+            print(f"python -m anonymizer: error: cannot clean pixels: {exc}", file=sys.stderr)
+            return EXIT_USAGE
     args.dst.mkdir(parents=True, exist_ok=True)
     dst_resolved = args.dst.resolve()
     # Defects are logged with their stack (no identifiers) for whoever runs the command.

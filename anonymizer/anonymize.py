@@ -18,18 +18,23 @@ Outcomes (:attr:`AnonymizationResult.status`):
     its stack and a reference, never reported as bad input; the reason is a
     plain sentence with that reference (:mod:`anonymizer.defects`).
 
-The unverified policy: when a profile cleans pixels and an image has
-neither SequenceOfUltrasoundRegions nor a matching vendor rule, the header
-is still anonymized and written, but ``pixels_verified`` is False,
-BurnedInAnnotation is set to ``YES`` (never ``NO``), and the reason says so.
-The share pipeline leaves such an instance out of a patient share unless
-staff accept it (``accept_unverified=True``, reflected in ``shareable``).
+Pixel cleaning (profiles that clean pixels, the strict one among them):
+everything outside the ultrasound regions (else a vendor rule's boxes) is
+blacked out, then text detection runs over the kept area (the whole frame
+when neither applies) and blacks out every text box the policy does not
+allow (:mod:`anonymizer.pixels.text_policy`).  The verification gate detects
+again on the output pixels: only then is the instance ``pixels_verified``,
+BurnedInAnnotation ``NO`` and Clean Pixel Data recorded.  Otherwise the
+cleaned instance is still written, BurnedInAnnotation is ``YES`` (never
+``NO``), and the reason says why; the share pipeline leaves it out of a
+patient share unless staff accept it (``accept_unverified=True``, reflected
+in ``shareable``).
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from pydicom.dataset import Dataset, FileMetaDataset
@@ -51,13 +56,20 @@ from .io import (
     write_dataset_with_pixels,
     write_into_folder,
 )
-from .pixels import CleanedPixels, clean_frames, plan_pixel_cleaning, rewrap_unverified_video
+from .pixels import (
+    CleanedPixels, TextEngineUnavailable, TextVerdict, clean_frames, detect_burned_in_text, header_identifiers,
+    plan_pixel_cleaning, rewrap_unverified_video, whole_frame_plan,
+)
 from .pixels.decoding import decoded_frames, read_pixel_attributes
 from .pixels.stream import copy_pixel_element, iter_encapsulated_frames, write_encapsulated_pixel_data, write_native_pixel_data
-from .video import VideoBitstream, write_video_pixel_data
+from .video import VideoBitstream, video_syntax, write_video_pixel_data
 from .profiles import OPAQUE_PAYLOAD_CLASSES, SECONDARY_CAPTURE_PREFIX, STRUCTURED_REPORT_PREFIX, Profile
 
 EXPLICIT_VR_LITTLE_ENDIAN = "1.2.840.10008.1.2.1"
+# Without regions or a vendor rule, text detection cleans the whole frame of 8- and 16-bit images
+# (every ultrasound encoding); 1-bit and 32-bit objects (masks, dose grids, float-like secondary
+# captures) stay unverified, never claimed clean, as before.
+WHOLE_FRAME_BITS = (8, 16)
 EXPLICIT_VR_BIG_ENDIAN = "1.2.840.10008.1.2.2"
 DEFLATED = "1.2.840.10008.1.2.1.99"
 
@@ -91,8 +103,9 @@ class AnonymizationResult:
     reference : str
         For ``failed``: the reference of the logged defect.
     pixels_verified : bool
-        True only when burned-in text was blacked out by regions or a vendor
-        rule.  False for non-images and for header-only profiles.
+        True only when the verification gate found no text outside the
+        allow-list in the output pixels.  False for non-images and for
+        header-only profiles.
     output : str
         Where the anonymized file was written ("" otherwise).
     original_patient_name, original_patient_id, original_study_uid, original_sop_uid : str
@@ -101,6 +114,16 @@ class AnonymizationResult:
         After.
     accepted_unverified : bool
         Staff accepted unverified pixels for this run.
+    pixel_rule : str
+        What decided the kept area (``"regions + text detection"`` ...); "" when pixels were not cleaned.
+    text_boxes_found, text_boxes_blacked_out, text_boxes_kept : int
+        Text boxes detected, blacked out, and kept by the allow-list (never their text).
+    remaining_text_boxes : tuple
+        ``(x0, y0, x1, y1)`` boxes still detected in the output, for staff review.
+    unverified_reason : str
+        Why the pixels are not verified ("" when they are, or were not cleaned).
+    text_summary : str
+        The deciding rule and box counts in one line, for reports and exclusion records.
     dataset : Dataset | None
         The anonymized dataset (``anonymize_dataset`` only).
     """
@@ -121,6 +144,13 @@ class AnonymizationResult:
     new_sop_uid: str = ""
     accepted_unverified: bool = False
     pixel_cleaning_required: bool = False
+    pixel_rule: str = ""
+    text_boxes_found: int = 0
+    text_boxes_blacked_out: int = 0
+    text_boxes_kept: int = 0
+    remaining_text_boxes: tuple = ()
+    unverified_reason: str = ""
+    text_summary: str = ""
     dataset: Dataset | None = field(default=None, repr=False)
 
     @property
@@ -165,13 +195,13 @@ def _pixel_module(ds: Dataset) -> Dataset:
 @dataclass
 class _Prepared:
     change: HeaderChange
-    plan_source: str | None
+    verdict: TextVerdict | None
     cleaned: CleanedPixels | None
     pixel_cleaning_required: bool
 
 
 def _prepare(ds: Dataset, *, profile: Profile, key: bytes, has_pixels: bool, transfer_syntax: str,
-             encoded_frames, decoded_frames, video_bitstream=None) -> _Prepared:
+             encoded_frames, decoded_frames, video_bitstream=None, blackout=()) -> _Prepared:
     """De-identify the header and, where asked, set up pixel cleaning (lazily)."""
     take_sop_uids_from_meta(ds)
     for keyword in ("SOPClassUID", "SOPInstanceUID"):
@@ -181,9 +211,20 @@ def _prepare(ds: Dataset, *, profile: Profile, key: bytes, has_pixels: bool, tra
     pixel_module = None
     cleaning = has_pixels and profile.clean_pixels
     if cleaning:
-        read_pixel_attributes(ds)
-        plan = plan_pixel_cleaning(ds)
+        attributes = read_pixel_attributes(ds)
         pixel_module = _pixel_module(ds)
+        plan = plan_pixel_cleaning(ds)
+        video = video_syntax(transfer_syntax) is not None
+        if plan is None and not video and attributes.bits_allocated in WHOLE_FRAME_BITS:
+            plan = whole_frame_plan(attributes.rows, attributes.columns)
+    if plan is not None and video_syntax(transfer_syntax) is not None:
+        # Not done yet (issue 9): video syntaxes are cleaned by regions or a vendor rule in one
+        # decode/re-encode pass, without text detection; the rule says so in the report.
+        plan = replace(plan, text=TextVerdict(verified=True, reason="", rule=f"{plan.source} (video: no text detection yet)"))
+    elif plan is not None:
+        # Before the walk: the header's identifiers are what the text must not match.
+        plan = detect_burned_in_text(pixel_module, plan, transfer_syntax=transfer_syntax, encoded_frames=encoded_frames,
+                                     decoded_frames=decoded_frames, identifiers=header_identifiers(ds), blackout=blackout)
     original_burned_in = ds.get("BurnedInAnnotation")
     change = deidentify_header(ds, profile=profile, key=key)
     cleaned = None
@@ -201,16 +242,18 @@ def _prepare(ds: Dataset, *, profile: Profile, key: bytes, has_pixels: bool, tra
             ds.LossyImageCompressionMethod = cleaned.lossy_method
         if cleaned.single_fragment and cleaned.transfer_syntax != transfer_syntax and "StereoPairsPresent" in ds:
             ds.StereoPairsPresent = "NO"  # stereo H.264 re-encoded as its base view (anonymizer.video.syntaxes)
-        ds.BurnedInAnnotation = "NO"
-        record_method(ds, profile, pixels_cleaned=True)
+        # The verification gate: NO and Clean Pixel Data only when no disallowed text remains.
+        verified = plan.text.verified
+        ds.BurnedInAnnotation = "NO" if verified else "YES"
+        record_method(ds, profile, pixels_cleaned=verified)
     elif cleaning:
-        # Unverified: never claim the pixels are clean.
+        # Pixels this code cannot write back cleaned: never claim they are clean.
         ds.BurnedInAnnotation = "YES"
         cleaned = rewrap_unverified_video(pixel_module, transfer_syntax=transfer_syntax,
                                           video_bitstream=video_bitstream)
     elif original_burned_in is not None and "BurnedInAnnotation" not in ds and profile.name != "strict":
         ds.BurnedInAnnotation = original_burned_in
-    return _Prepared(change, plan.source if plan else None, cleaned, cleaning)
+    return _Prepared(change, plan.text if plan else None, cleaned, cleaning)
 
 
 def record_lossy_generation(ds: Dataset, method: str, ratio: str) -> None:
@@ -241,11 +284,17 @@ def _values(value) -> list:
 
 def _result_from(source: str, prepared: _Prepared, *, accept_unverified: bool) -> AnonymizationResult:
     change = prepared.change
-    if prepared.plan_source:
-        reason, verified = f"pixels cleaned ({prepared.plan_source})", True
+    verdict = prepared.verdict
+    if verdict is not None and verdict.verified:
+        reason, verified = f"pixels cleaned and verified ({verdict.summary()})", True
+    elif verdict is not None:
+        verified = False
+        reason = (f"burned-in text NOT verified: {verdict.reason} ({verdict.summary()}); "
+                  + ("accepted by staff" if accept_unverified else "excluded from patient shares unless staff accept it"))
     elif prepared.pixel_cleaning_required:
         verified = False
-        reason = ("burned-in text NOT verified: no ultrasound regions and no vendor rule; "
+        reason = ("burned-in text NOT verified: no ultrasound regions, no vendor rule, and pixels of this bit depth "
+                  "are not searched for text; "
                   + ("accepted by staff" if accept_unverified else "excluded from patient shares unless staff accept it"))
     else:
         reason, verified = "header de-identified; pixels not examined by this profile", False
@@ -257,11 +306,18 @@ def _result_from(source: str, prepared: _Prepared, *, accept_unverified: bool) -
         new_study_uid=change.new_study_uid, new_sop_uid=change.new_sop_uid,
         accepted_unverified=accept_unverified and prepared.pixel_cleaning_required and not verified,
         pixel_cleaning_required=prepared.pixel_cleaning_required,
+        pixel_rule=verdict.rule if verdict else "",
+        text_boxes_found=verdict.boxes_found if verdict else 0,
+        text_boxes_blacked_out=verdict.boxes_blacked_out if verdict else 0,
+        text_boxes_kept=verdict.boxes_kept if verdict else 0,
+        remaining_text_boxes=verdict.remaining_boxes if verdict else (),
+        unverified_reason=verdict.reason if verdict else "",
+        text_summary=verdict.summary() if verdict else "",
     )
 
 
 def anonymize_file(src: str | os.PathLike, dst: str | os.PathLike, *, profile: Profile, key: bytes | str,
-                   accept_unverified: bool = False) -> AnonymizationResult:
+                   accept_unverified: bool = False, blackout=()) -> AnonymizationResult:
     """Anonymize one file.
 
     Parameters
@@ -280,6 +336,8 @@ def anonymize_file(src: str | os.PathLike, dst: str | os.PathLike, *, profile: P
         The job key (UID remapping, date shift, pseudonyms).
     accept_unverified : bool
         Staff accept images whose burned-in text could not be verified.
+    blackout : iterable of (x0, y0, x1, y1)
+        Boxes staff pointed at in review, blacked out in every frame.
 
     Returns
     -------
@@ -287,6 +345,11 @@ def anonymize_file(src: str | os.PathLike, dst: str | os.PathLike, *, profile: P
         Never raises for a bad input: a bad file is ``rejected`` with its
         reason, and nothing is written for it.  A defect of this code is
         ``failed``, logged under a reference (:mod:`.defects`).
+
+    Raises
+    ------
+    TextEngineUnavailable
+        The OCR models cannot be loaded: a broken installation, not this file.
     """
     key = _as_key(key)
     source = os.fspath(src)
@@ -295,7 +358,10 @@ def anonymize_file(src: str | os.PathLike, dst: str | os.PathLike, *, profile: P
             instance = read_instance(source)
         except NotDicomFile as exc:
             return AnonymizationResult(source=source, status="discarded", reason=str(exc))
-        return _anonymize_instance(instance, Path(dst), profile=profile, key=key, accept_unverified=accept_unverified)
+        return _anonymize_instance(instance, Path(dst), profile=profile, key=key, accept_unverified=accept_unverified,
+                                   blackout=blackout)
+    except TextEngineUnavailable:
+        raise  # the installation, not this file: the caller stops (a worker, the command)
     except AnonymizationError as exc:
         return AnonymizationResult(source=source, status="rejected", reason=str(exc))
     except Exception as exc:
@@ -313,14 +379,14 @@ def failed_result(source: str, exc: BaseException) -> AnonymizationResult:
 
 
 def _anonymize_instance(instance: SourceInstance, dst: Path, *, profile: Profile, key: bytes,
-                        accept_unverified: bool) -> AnonymizationResult:
+                        accept_unverified: bool, blackout=()) -> AnonymizationResult:
     ds = instance.dataset
     reason = _discard_reason(ds, instance.has_pixels, profile)
     if reason:
         return AnonymizationResult(source=instance.path, status="discarded", reason=reason)
     if instance.pixels is None and "PixelData" in ds:
         # Deflated sources are read whole: clean in memory.
-        result = anonymize_dataset(ds, profile=profile, key=key, accept_unverified=accept_unverified)
+        result = anonymize_dataset(ds, profile=profile, key=key, accept_unverified=accept_unverified, blackout=blackout)
         result.source = instance.path
         if result.status == "written":
             _write_in_memory(result, dst)
@@ -339,7 +405,7 @@ def _anonymize_instance(instance: SourceInstance, dst: Path, *, profile: Profile
     ds_pixels = _pixel_module(ds) if element is not None else None
     prepared = _prepare(ds, profile=profile, key=key, has_pixels=element is not None,
                         transfer_syntax=instance.transfer_syntax, encoded_frames=encoded, decoded_frames=decoded,
-                        video_bitstream=bitstream)
+                        video_bitstream=bitstream, blackout=blackout)
     result = _result_from(instance.path, prepared, accept_unverified=accept_unverified)
     cleaned = prepared.cleaned
     output_syntax = cleaned.transfer_syntax if cleaned else instance.transfer_syntax
@@ -369,7 +435,7 @@ def _anonymize_instance(instance: SourceInstance, dst: Path, *, profile: Profile
 
 
 def anonymize_dataset(ds: Dataset, *, profile: Profile, key: bytes | str,
-                      accept_unverified: bool = False) -> AnonymizationResult:
+                      accept_unverified: bool = False, blackout=()) -> AnonymizationResult:
     """Anonymize a dataset held in memory, in place.
 
     The same rules as :func:`anonymize_file`; pixel data, when cleaned, is
@@ -410,7 +476,7 @@ def anonymize_dataset(ds: Dataset, *, profile: Profile, key: bytes | str,
         return VideoBitstream.from_value(pixel_bytes)
 
     prepared = _prepare(ds, profile=profile, key=key, has_pixels=has_pixels, transfer_syntax=syntax,
-                        encoded_frames=encoded, decoded_frames=decoded, video_bitstream=bitstream)
+                        encoded_frames=encoded, decoded_frames=decoded, video_bitstream=bitstream, blackout=blackout)
     result = _result_from("<dataset>", prepared, accept_unverified=accept_unverified)
     output_syntax = syntax
     if prepared.cleaned is not None:

@@ -2,7 +2,9 @@
 
 It maps original to anonymized patient name, ID and study UID, so it holds
 PHI: it is written only where the operator asks (``--report``), never by
-default, and with owner-only permissions.
+default, and with owner-only permissions.  For pixels it says which rule
+decided and how many text boxes were found, blacked out and kept by the
+allow-list; the recognised text itself is never written.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ COLUMNS = (
     "source", "status", "reason", "pixels_verified", "output",
     "original_patient_name", "new_patient_name", "original_patient_id", "new_patient_id",
     "original_study_uid", "new_study_uid", "original_sop_uid", "new_sop_uid", "reference",
+    "pixel_rule", "text_boxes_found", "text_boxes_blacked_out", "text_boxes_kept",
 )
 
 

@@ -3,7 +3,7 @@ from rest_framework.routers import DefaultRouter
 
 from .api.shares import ShareViewSet
 from .api.views import StudyViewSet
-from .views import dicomweb, patient, shares, staff
+from .views import dicomweb, patient, review, shares, staff
 
 router = DefaultRouter(trailing_slash=True)
 router.register("studies", StudyViewSet, basename="api-study")
@@ -20,6 +20,9 @@ urlpatterns = [
     path("shares/<int:share_id>/resend/", shares.resend, name="share-resend"),
     path("shares/<int:share_id>/progress/", shares.progress, name="share-progress"),
     path("shares/<int:share_id>/exclusions/<int:exclusion_id>/accept/", shares.accept_exclusion, name="share-accept-exclusion"),
+    path("shares/<int:share_id>/exclusions/<int:exclusion_id>/review/", review.review_page, name="share-exclusion-review"),
+    path("shares/<int:share_id>/exclusions/<int:exclusion_id>/review.jpg", review.review_image, name="share-exclusion-review-image"),
+    path("shares/<int:share_id>/exclusions/<int:exclusion_id>/blackout/", review.blackout_and_accept, name="share-exclusion-blackout"),
     path("p/<str:token>", patient.landing, name="patient-landing"),
     path("p/<str:token>/passcode", patient.passcode, name="patient-passcode"),
     path("p/<str:token>/opened", patient.opened, name="patient-opened"),

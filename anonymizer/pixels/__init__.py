@@ -1,11 +1,15 @@
-"""Clean Pixel Data: black out burned-in text, frame by frame.
+"""Clean Pixel Data: black out burned-in text, frame by frame, and prove it is gone.
 
 :func:`plan_pixel_cleaning` decides what to keep (regions, else a vendor
-rule, else nothing is known); :func:`clean_frames` turns a stream of source
-frames into a stream of cleaned frames in the right output syntax.  Reading
-frames and writing the element live in :mod:`.stream`, decoding (and what
-the pixel module means) in :mod:`.decoding`, per-syntax work in
-:mod:`.codecs`.
+rule, else the whole frame); :func:`detect_burned_in_text` runs text
+detection over the frames, adds the text boxes to the plan and attaches the
+verification verdict; :func:`clean_frames` turns a stream of source frames
+into a stream of cleaned frames in the right output syntax.
+:func:`clean_decoded_frames` cleans decoded numpy frames (one or a batch) for
+codecs that decode and re-encode.  Reading frames and writing the element
+live in :mod:`.stream`, decoding (and what the pixel module means) in
+:mod:`.decoding`, per-syntax work in :mod:`.codecs`, the policy in
+:mod:`.text_policy`, the OCR in :mod:`.text_detection`.
 """
 
 from __future__ import annotations
@@ -22,11 +26,18 @@ from pydicom.uid import JPEGBaseline8Bit, RLELossless, UID
 from ..errors import AnonymizationError
 from ..video import VideoSyntax, reencode_video, rewrap_video, video_syntax
 from . import codecs
+from .decoded import clean_decoded_frames
 from .decoding import darkest_palette_index, read_pixel_attributes
-from .regions import PixelPlan, mask_outside_regions, plan_pixel_cleaning
+from .regions import PixelPlan, mask_outside_regions, plan_pixel_cleaning, whole_frame_plan
+from .text_detection import TextEngineUnavailable, check_text_engine, load_text_engine
+from .text_policy import header_identifiers
+from .text_redaction import TextVerdict
 
-__all__ = ["PixelPlan", "CleanedPixels", "clean_frames", "mask_outside_regions", "plan_pixel_cleaning",
-           "rewrap_unverified_video"]
+__all__ = [
+    "PixelPlan", "CleanedPixels", "TextEngineUnavailable", "TextVerdict", "check_text_engine", "clean_decoded_frames",
+    "clean_frames", "detect_burned_in_text", "header_identifiers", "load_text_engine", "mask_outside_regions",
+    "plan_pixel_cleaning", "rewrap_unverified_video", "whole_frame_plan",
+]
 
 EXPLICIT_VR_LITTLE_ENDIAN = UID("1.2.840.10008.1.2.1")
 EXPLICIT_VR_BIG_ENDIAN = "1.2.840.10008.1.2.2"
@@ -67,6 +78,49 @@ class CleanedPixels:
     lossy_method: str | None = None
     single_fragment: bool = False
     lossy_ratio: str | None = None
+
+
+def detect_burned_in_text(
+    pixel_module: Dataset,
+    plan: PixelPlan,
+    *,
+    transfer_syntax: str,
+    encoded_frames: Callable[[], Iterator[bytes]],
+    decoded_frames: Callable[..., Iterator[np.ndarray]],
+    identifiers=(),
+    blackout=(),
+) -> PixelPlan:
+    """Run text detection over the instance's frames; return the final plan with its verdict.
+
+    Parameters
+    ----------
+    pixel_module, transfer_syntax, encoded_frames, decoded_frames
+        As for :func:`clean_frames` (the frames are read once more, before writing).
+    plan : PixelPlan
+        Regions, vendor rule or whole frame.
+    identifiers : iterable of str
+        :func:`header_identifiers` of the original header.
+    blackout : iterable of (x0, y0, x1, y1)
+        Boxes staff asked to black out as well.
+
+    Returns
+    -------
+    PixelPlan
+        ``keep`` less the text boxes; ``text`` is the :class:`TextVerdict`.
+
+    Raises
+    ------
+    TextEngineUnavailable
+        The OCR models cannot be loaded (a deployment defect, not bad input).
+    """
+    from .display import source_frames
+    from .text_redaction import redact_burned_in_text
+
+    engine = load_text_engine()
+    frames = source_frames(pixel_module, transfer_syntax=transfer_syntax, encoded_frames=encoded_frames,
+                           decoded_frames=decoded_frames)
+    return redact_burned_in_text(frames, plan, frame_count=read_pixel_attributes(pixel_module).frames,
+                                 engine=engine, identifiers=identifiers, blackout=blackout)
 
 
 def clean_frames(
@@ -158,7 +212,7 @@ def _clean_video(pixel_module: Dataset, plan: PixelPlan, syntax: VideoSyntax,
     black = (0, 0, 0)  # frames are decoded to RGB, whatever the stream's YCbCr matrix
 
     def clean(frame: np.ndarray) -> None:
-        mask_outside_regions(frame, plan, black)
+        clean_decoded_frames(frame, plan, fill=black)  # in place: the one entry point for decoded frames
 
     with video_bitstream() as stream:
         encoded = reencode_video(stream, syntax, clean=clean, expected_frames=frames_count,

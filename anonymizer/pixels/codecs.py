@@ -33,7 +33,7 @@ from PIL import Image, JpegImagePlugin
 
 from ..errors import AnonymizationError
 from .decoding import PixelAttributes
-from .regions import PixelPlan, mask_outside_regions
+from .regions import PixelPlan
 
 # Frames decoded and encoded at once: enough to keep both cores busy while
 # holding only a handful of frames in memory.
@@ -149,8 +149,9 @@ def native_cleaner(plan: PixelPlan, fill) -> Callable[[np.ndarray], bytes]:
     """
 
     def clean(frame: np.ndarray) -> bytes:
-        frame = np.array(frame, copy=True, order="C")
-        mask_outside_regions(frame, plan, fill)
+        from .decoded import clean_decoded_frames
+
+        frame, _ = clean_decoded_frames(np.array(frame, copy=True, order="C"), plan, fill=fill)
         return frame.astype(frame.dtype.newbyteorder("<"), copy=False).tobytes()
 
     return clean
@@ -176,8 +177,9 @@ def rle_cleaner(attributes: PixelAttributes, plan: PixelPlan, photometric: str, 
     }
 
     def clean(frame: np.ndarray) -> bytes:
-        frame = np.array(frame, copy=True, order="C")
-        mask_outside_regions(frame, plan, fill)
+        from .decoded import clean_decoded_frames
+
+        frame, _ = clean_decoded_frames(np.array(frame, copy=True, order="C"), plan, fill=fill)
         return RLELosslessEncoder.encode(frame, **encode_args)
 
     return clean

@@ -8,8 +8,8 @@ Two sources of knowledge, in this order:
 2. A vendor rule (:mod:`vendor_regions`): for a known vendor, model and
    image size, the boxes where text is burned in are blacked out.
 
-With neither, nothing is known about the pixels: the caller marks the
-instance unverified.
+With neither, :func:`whole_frame_plan` keeps everything and text detection
+(:mod:`.text_redaction`) finds what to black out.
 """
 
 from __future__ import annotations
@@ -31,11 +31,15 @@ class PixelPlan:
     keep : numpy.ndarray
         Boolean ``(rows, columns)``: True where pixels stay as they are.
     source : str
-        ``"regions"`` or ``"vendor rule: <label>"``, for the report.
+        ``"regions"``, ``"vendor rule: <label>"`` or ``"whole frame"``, for the report.
+    text : TextVerdict | None
+        Set once text detection has run (:mod:`.text_redaction`): ``keep`` then also excludes
+        the text boxes, and the verdict says whether the output was verified clean.
     """
 
     keep: np.ndarray
     source: str
+    text: object = None
 
     @property
     def blank_rectangles(self) -> tuple[tuple[int, int, int, int], ...]:
@@ -139,6 +143,11 @@ def plan_pixel_cleaning(ds: Dataset) -> PixelPlan | None:
         label, boxes = rule
         return PixelPlan(vendor_keep_mask(boxes, rows, columns), f"vendor rule: {label}")
     return None
+
+
+def whole_frame_plan(rows: int, columns: int) -> PixelPlan:
+    """The plan for an image with neither regions nor a vendor rule: text detection decides."""
+    return PixelPlan(np.ones((rows, columns), dtype=bool), "whole frame")
 
 
 def mask_outside_regions(frame: np.ndarray, plan: PixelPlan, fill) -> np.ndarray:

@@ -187,6 +187,11 @@ class ShareExclusion(models.Model):
     acceptable = models.BooleanField(default=False, help_text=_("Staff may accept it after looking at it."))
     accepted_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     accepted_at = models.DateTimeField(null=True, blank=True)
+    # Staff review of unverified pixels: the anonymized rendering with the text boxes still
+    # detected outlined and numbered, those boxes, and the ones staff asked to black out.
+    review_image = models.FileField(upload_to="reviews/", blank=True)
+    review_boxes = models.JSONField(default=list, blank=True)
+    blackout_boxes = models.JSONField(default=list, blank=True)
 
     class Meta:
         constraints = [

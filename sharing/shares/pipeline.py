@@ -34,6 +34,11 @@ STORAGE_REASON = ("The stored file of this image could not be read (reference {r
 UNVERIFIED_REASON = "burned-in text in the pixels could not be verified clean; review it and accept it to include it"
 
 
+def unverified_reason(result) -> str:
+    """The exclusion's reason: why, which rule decided, and the box counts (never the text)."""
+    return (f"{UNVERIFIED_REASON}. Why: {result.unverified_reason or 'not verified'}. {result.text_summary}.")[:300]
+
+
 def render_concurrency() -> int:
     return max(1, int(os.environ.get("RENDER_CONCURRENCY", 0)) or os.cpu_count() or 1)
 
@@ -92,7 +97,8 @@ def prepare_share(share_id: int, generation: int) -> Next:
 
 def prepare_leased(share: Share, generation: int, owner: str) -> Next:
     lifecycle.started(share)
-    accepted = set(share.exclusions.filter(accepted_at__isnull=False).values_list("instance_id", flat=True))
+    # Accepted instances, with the boxes staff asked to black out in review.
+    accepted = dict(share.exclusions.filter(accepted_at__isnull=False).values_list("instance_id", "blackout_boxes"))
     work = work_folder(share, owner)
     try:
         todo = pending_instances(share)
@@ -101,7 +107,8 @@ def prepare_leased(share: Share, generation: int, owner: str) -> Next:
         renderable: list[tuple[Instance, Path]] = []
         for instance in todo:
             lifecycle.report_step(share, Step.ANONYMIZING, owner=owner)
-            anonymized = anonymize_one(share, instance, work, owner=owner, accepted=instance.pk in accepted)
+            anonymized = anonymize_one(share, instance, work, owner=owner, accepted=instance.pk in accepted,
+                                       blackout=accepted.get(instance.pk) or ())
             if anonymized is not None:
                 renderable.append((instance, anonymized))
         lifecycle.report_step(share, Step.RENDERING, owner=owner)
@@ -118,14 +125,20 @@ def prepare_leased(share: Share, generation: int, owner: str) -> Next:
     return lifecycle.prepared(share, generation, items=items)
 
 
-def anonymize_one(share: Share, instance: Instance, work: Path, *, owner: str, accepted: bool) -> Path | None:
+def anonymize_one(share: Share, instance: Instance, work: Path, *, owner: str, accepted: bool,
+                  blackout=()) -> Path | None:
     """Anonymize one instance for the share; return the anonymized file, or None when it is
     excluded (and why is recorded). A failure here costs this image, never the whole share."""
+    from anonymizer.pixels import TextEngineUnavailable
+
     anonymized = work / f"anon-{instance.pk}.dcm"
     try:
         source = local_copy(instance, work)
-        result = anonymize_strict(source, anonymized, clinic_id=share.clinic_id, accept_unverified=accepted)
+        result = anonymize_strict(source, anonymized, clinic_id=share.clinic_id, accept_unverified=accepted,
+                                  blackout=blackout)
         source.unlink(missing_ok=True)
+    except TextEngineUnavailable:
+        raise  # a broken installation, not this image: the task fails loudly and is retried
     except Exception as exc:
         reference = report_defect(exc, where=f"reading instance {instance.pk} of share {share.pk} from storage", logger=log)
         exclude(share, instance, STORAGE_REASON.format(reference=reference), owner=owner)
@@ -137,7 +150,10 @@ def anonymize_one(share: Share, instance: Instance, work: Path, *, owner: str, a
     elif result.status != "written":
         exclude(share, instance, f"{UNREADABLE_REASON} ({result.reason})", owner=owner)
     elif not result.pixels_verified and not accepted:
-        exclude(share, instance, UNVERIFIED_REASON, owner=owner, acceptable=True)
+        exclude(share, instance, unverified_reason(result), owner=owner, acceptable=True)
+        from ..review import record_review
+
+        record_review(share.exclusions.get(instance=instance), anonymized, result.remaining_text_boxes)
     else:
         return anonymized
     anonymized.unlink(missing_ok=True)

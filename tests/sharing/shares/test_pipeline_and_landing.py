@@ -190,37 +190,85 @@ def test_passcode_page_and_lockout(api, study, client):
     assert client.get(f"{link}/a/{item.pk}/media").status_code == 200
 
 
-def test_instance_with_unverifiable_burned_in_text_is_excluded_until_accepted(api, exam, tmp_path, client):
+def test_exam_from_a_device_without_regions_is_shared_with_no_staff_action_and_nothing_identifying_left(
+        api, tmp_path, client):
+    """The generated corpus's whole-frame case: identifiers drawn into a GE frame, no regions."""
+    import numpy as np
+
+    from sharing.models import Study
+    from tests.anonymizer.burned_in_corpus import build_corpus, output_frames, text_coloured
     from tests.conftest import upload_files
 
-    ds = pydicom.dcmread(exam[1])
-    ds.Manufacturer, ds.ManufacturerModelName = "Unknown Vendor", "Mystery 1"
-    if "SequenceOfUltrasoundRegions" in ds:
-        del ds.SequenceOfUltrasoundRegions
-    ds.SOPInstanceUID = pydicom.uid.generate_uid()
-    ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
-    unverifiable = tmp_path / "unverifiable.dcm"
-    ds.save_as(unverifiable)
-    upload_files(api, [exam[0], unverifiable])
+    case = next(item for item in build_corpus(tmp_path) if item.label == "jpeg2k no regions header q85 1f bottom+inside")
+    upload_files(api, [case.path])
+    share = run_pipeline(share_by_email(api, Study.objects.get()))
+    assert share.status == "sent" and not share.exclusions.exists(), "no staff action needed"
+    item = share.items.get()
+    with item.media.open("rb") as fh:
+        published = np.asarray(__import__("PIL.Image", fromlist=["Image"]).open(fh).convert("RGB"))
+    before = output_frames(case.path)[0]
+    assert published.shape == before.shape
+    for drawn in case.drawn:
+        share_left = text_coloured(before, published, drawn)
+        if drawn.identifying:
+            assert share_left <= 0.05, f"{drawn.text!r} is still legible in the patient's image"
+        else:
+            assert share_left >= 0.8, f"the annotation {drawn.text!r} was blacked out"
+
+
+def test_unverified_image_is_excluded_with_its_counts_and_reviewed_as_anonymized(api, exam, client, staff, monkeypatch):
+    import io as _io
+
+    import numpy as np
+    from PIL import Image
+
+    from anonymizer.pixels.text_detection import TextEngine, load_text_engine
     from sharing.models import Study
+    from tests.conftest import upload_files
 
+    upload_files(api, exam[:2])
     study = Study.objects.get()
+    load_text_engine()  # loaded (and probed) before the detector breaks
+    real_detect = TextEngine.detect
+
+    def broken(self, image):
+        raise RuntimeError("onnxruntime failed")
+
+    monkeypatch.setattr(TextEngine, "detect", broken)
     share = run_pipeline(share_by_email(api, study))
-    exclusion = ShareExclusion.objects.get(share=share)
-    assert "could not be verified" in exclusion.reason and exclusion.acceptable
-    assert share.status == "sent" and share.items.count() == 1
-    detail = api.get(f"/api/v1/shares/{share.pk}/").json()
-    assert detail["excluded"][0]["reason"] == exclusion.reason
+    assert share.exclusions.count() == 2 and share.status == "failed", "nothing verified, nothing sent"
+    exclusion = share.exclusions.get(instance__number_of_frames__lte=1)  # the still (a palette image)
+    assert exclusion.acceptable and "text detection failed on frame 1 (RuntimeError)" in exclusion.reason
+    assert "+ text detection: 0 text box(es) found, 0 blacked out, 0 kept by the allow-list" in exclusion.reason
+    assert exclusion.reason in [e["reason"] for e in api.get(f"/api/v1/shares/{share.pk}/").json()["excluded"]]
 
-    from sharing.shares.service import accept_exclusion
+    client.force_login(staff)
+    page = client.get(f"/shares/{share.pk}/exclusions/{exclusion.pk}/review/")
+    assert page.status_code == 200 and "Accept as it is" in page.content.decode()
+    rendering = client.get(f"/shares/{share.pk}/exclusions/{exclusion.pk}/review.jpg")
+    assert rendering.status_code == 200 and rendering["Content-Type"] == "image/jpeg"
+    shown = np.asarray(Image.open(_io.BytesIO(b"".join(rendering.streaming_content))).convert("RGB"))
+    original = pydicom.dcmread(exclusion.instance.file.open("rb"))
+    x0, y0 = int(original.SequenceOfUltrasoundRegions[0].RegionLocationMinX0), int(original.SequenceOfUltrasoundRegions[0].RegionLocationMinY0)
+    assert shown[:y0].max() <= 40 and shown[:, :x0].max() <= 40, \
+        "staff see the anonymized rendering (outside the regions black), not the original thumbnail"
+    study_page = client.get(f"/studies/{study.pk}/").content.decode()
+    assert f"/shares/{share.pk}/exclusions/{exclusion.pk}/review.jpg" in study_page
 
-    link = path_of(link_from(mail.outbox[0].body))
-    assert client.get(link).content.decode().count("/download") == 1
-    accept_exclusion(exclusion)
+    # Staff point at a box (here one we place over the image) and accept with it blacked out.
+    box = [x0 + 20, y0 + 20, x0 + 120, y0 + 60]
+    ShareExclusion.objects.filter(pk=exclusion.pk).update(review_boxes=[box])
+    monkeypatch.setattr(TextEngine, "detect", real_detect)
+    response = client.post(f"/shares/{share.pk}/exclusions/{exclusion.pk}/blackout/", {"box": "1"})
+    assert response.status_code == 302
+    exclusion.refresh_from_db()
+    assert exclusion.accepted_at and exclusion.blackout_boxes == [box]
+    assert client.post(f"/shares/{share.pk}/exclusions/{exclusion.pk}/blackout/", {"box": "7"}).status_code == 302
     share = run_pipeline(share)
-    assert share.items.count() == 2, "accepted: included"
-    assert client.get(link).content.decode().count("/download") == 2, "the patient's page shows it at once"
-    assert len(mail.outbox) == 1, "accepting does not send a second message"
+    item = share.items.get(instance=exclusion.instance)
+    with item.media.open("rb") as fh:
+        published = np.asarray(Image.open(fh).convert("RGB"))
+    assert published[box[1] + 3:box[3] - 3, box[0] + 3:box[2] - 3].max() <= 24, "the pointed box is blacked out"
 
 
 def test_standard_clinic_pdf_is_shared_only_behind_a_passcode(api, exam, client):

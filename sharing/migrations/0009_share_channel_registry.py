@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('sharing', '0007_dicomdevice_allowed_network'),
+        ('sharing', '0008_exclusion_review'),
     ]
 
     operations = [
