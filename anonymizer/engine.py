@@ -29,12 +29,10 @@ class HeaderChange:
     original_patient_name: str
     original_patient_id: str
     original_study_uid: str
-    original_series_uid: str
     original_sop_uid: str
     new_patient_name: str
     new_patient_id: str
     new_study_uid: str
-    new_series_uid: str
     new_sop_uid: str
 
 
@@ -102,12 +100,10 @@ def deidentify_header(ds: Dataset, *, profile: Profile, key: bytes) -> HeaderCha
         original_patient_name=original["PatientName"],
         original_patient_id=original["PatientID"],
         original_study_uid=original["StudyInstanceUID"],
-        original_series_uid=original["SeriesInstanceUID"],
         original_sop_uid=original["SOPInstanceUID"],
         new_patient_name=str(ds.get("PatientName", "") or ""),
         new_patient_id=str(ds.get("PatientID", "") or ""),
         new_study_uid=str(ds.get("StudyInstanceUID", "") or ""),
-        new_series_uid=str(ds.get("SeriesInstanceUID", "") or ""),
         new_sop_uid=str(ds.get("SOPInstanceUID", "") or ""),
     )
 

@@ -299,7 +299,7 @@ CACHES["ratelimit"] = (
 # Limits protect the portal and must not take it down: with the counter store unreachable,
 # requests go through (portal/cache.py).
 RATELIMIT_FAIL_OPEN = True
-# Rendered patient pages, per web process (sharing/views/patient.py landing_html).
+# Rendered patient pages, per web process (sharing/views/patient/pages.py landing_html).
 CACHES["pages"] = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "pages",
                    "OPTIONS": {"MAX_ENTRIES": 2000}}
 RATELIMIT_USE_CACHE = "ratelimit"
@@ -329,6 +329,7 @@ if not REDIS_URL:
 # Email: one .eml file per message in DATA_DIR/outbox/email unless EMAIL_URL is set.
 EMAIL_OUTBOX_DIR = DATA_DIR / "outbox" / "email"
 SMS_OUTBOX_DIR = DATA_DIR / "outbox" / "sms"
+WHATSAPP_OUTBOX_DIR = DATA_DIR / "outbox" / "whatsapp"
 EMAIL_URL = env.str("EMAIL_URL", default="")
 if EMAIL_URL:
     vars().update(env.email_url("EMAIL_URL"))
@@ -344,6 +345,12 @@ TWILIO_ACCOUNT_SID = env.str("TWILIO_ACCOUNT_SID", default="")
 TWILIO_AUTH_TOKEN = env.str("TWILIO_AUTH_TOKEN", default="")
 TWILIO_FROM_NUMBER = env.str("TWILIO_FROM_NUMBER", default="")
 TWILIO_API_BASE = env.str("TWILIO_API_BASE", default="https://api.twilio.com")
+# WhatsApp: the same short names ("file": DATA_DIR/outbox/whatsapp/, "locmem", "twilio"). Twilio
+# sends from TWILIO_WHATSAPP_FROM (a WhatsApp-enabled number) and, when set, with the Meta-approved
+# template TWILIO_WHATSAPP_CONTENT_SID (variables: 1 the clinic's name, 2 the link).
+WHATSAPP_BACKEND = env.str("WHATSAPP_BACKEND", default="file")
+TWILIO_WHATSAPP_FROM = env.str("TWILIO_WHATSAPP_FROM", default="")
+TWILIO_WHATSAPP_CONTENT_SID = env.str("TWILIO_WHATSAPP_CONTENT_SID", default="")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

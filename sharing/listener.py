@@ -35,7 +35,7 @@ from .ingest import RejectedFile, ingest_dicom_file
 from .ingest.limits import file_too_large, ingest_limits
 from .ingest.sources import move_into_temp
 from .listener_server import GuardedAssociationServer, tls_context_from_settings
-from .models import Clinic, DicomDevice
+from .models import Clinic, DicomDevice, Study
 
 log = logging.getLogger(__name__)
 
@@ -189,7 +189,7 @@ def store_received(event, received: Path) -> int:
     # The Part 10 file pynetdicom wrote as the PDUs arrived: move it, no decode, no copy in memory.
     path = move_into_temp(received)
     try:
-        ingest_dicom_file(clinic, path, source="dicom", source_detail=calling)
+        ingest_dicom_file(clinic, path, source=Study.Source.DICOM, source_detail=calling)
         return STATUS_SUCCESS
     except RejectedFile as exc:
         log.warning("C-STORE rejected: %s", exc)

@@ -56,7 +56,7 @@ def study_for_user(user, study_id: int) -> Study:
 
 
 def instances_of_study(study: Study) -> QuerySet[Instance]:
-    return study.instances.select_related("series").order_by("series__series_number", "series_id", "instance_number", "id")
+    return study.instances.select_related("series").order_by(*Instance.PAGE_ORDER)
 
 
 def with_latest_share_status(studies: QuerySet[Study]) -> QuerySet[Study]:

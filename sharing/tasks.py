@@ -1,4 +1,5 @@
-"""Celery tasks: thin, idempotent, taking ids only (never PHI), calling services.
+"""Celery tasks: thin, idempotent, taking ids only (never PHI). Each runs one stage of a share's
+life cycle and carries out what `lifecycle` says follows; none of them decides anything.
 
 acks_late + reject_on_worker_lost (settings): a task whose worker is killed is delivered again,
 and the services make the second run finish the work rather than repeat it.
@@ -6,7 +7,6 @@ and the services make the second run finish the work rather than repeat it.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 
 from celery import shared_task
@@ -14,8 +14,6 @@ from django.conf import settings
 from django.utils import timezone
 
 log = logging.getLogger(__name__)
-
-DELIVERY_RETRIES = 8
 
 
 @shared_task(name="sharing.heartbeat", ignore_result=True)
@@ -27,41 +25,17 @@ def heartbeat() -> None:
 
 @shared_task(name="sharing.prepare_share", bind=True, ignore_result=True, max_retries=None)
 def prepare_share(self, share_id: int, generation: int) -> None:
-    from .shares.pipeline import BUSY, DELIVER, prepare_share as prepare
+    from .shares import lifecycle
 
-    outcome = prepare(share_id, generation)
-    if outcome == DELIVER:
-        deliver_share.apply_async((share_id, generation), queue="deliver")
-    elif outcome == BUSY:
-        # Another run holds the share; what this task was asked for (a resend, an accepted image)
-        # must not be dropped, so try again once that run is likely done. Leases expire, so this ends.
-        raise self.retry(countdown=settings.SHARE_BUSY_RETRY_SECONDS)
+    follow(self, share_id, generation, lifecycle.prepare(share_id, generation))
 
 
-@shared_task(
-    name="sharing.deliver_share", bind=True, ignore_result=True, max_retries=DELIVERY_RETRIES,
-)
+# The life cycle bounds delivery retries (lifecycle.DELIVERY_RETRIES) and fails the share after them.
+@shared_task(name="sharing.deliver_share", bind=True, ignore_result=True, max_retries=None)
 def deliver_share(self, share_id: int, generation: int) -> None:
-    from .delivery.service import PermanentDeliveryError, TransientDeliveryError, deliver_share as deliver, mark_failed
-    from .models import Share
+    from .shares import lifecycle
 
-    try:
-        deliver(share_id, generation)
-    except PermanentDeliveryError as exc:
-        mark_failed(Share.objects.get(pk=share_id), str(exc))
-    except TransientDeliveryError as exc:
-        if self.request.retries >= self.max_retries:
-            mark_failed(Share.objects.get(pk=share_id), f"gave up after {self.max_retries} attempts: {exc}")
-            return
-        # Exponential backoff, capped at 10 minutes: 5 s, 10 s, 20 s ... 
-        countdown = min(600, int(getattr(settings, "DELIVERY_RETRY_BASE_SECONDS", 5)) * 2 ** self.request.retries)
-        log.warning("share %s delivery deferred (%s); retry in %ss", share_id, exc, countdown)
-        # Tell staff, and keep the sweep from starting a second chain while this retry is pending.
-        now = timezone.now()
-        Share.objects.filter(pk=share_id).update(
-            step="waiting to retry delivery", updated_at=now, dispatched_at=now + dt.timedelta(seconds=countdown)
-        )
-        raise self.retry(countdown=countdown, exc=exc)
+    follow(self, share_id, generation, lifecycle.deliver(share_id, generation, attempt=self.request.retries))
 
 
 @shared_task(name="sharing.sweep_stuck_shares", ignore_result=True)
@@ -69,3 +43,23 @@ def sweep_stuck_shares() -> None:
     from .shares.sweep import sweep_stuck_shares as sweep
 
     sweep()
+
+
+# Each stage's task and the queue its workers consume (render work and delivery scale apart).
+STAGE_TASKS = {"prepare": (prepare_share, "render"), "deliver": (deliver_share, "deliver")}
+
+
+def enqueue(stage: str, share_id: int, generation: int, *, countdown: int = 0, retry: bool = True) -> None:
+    """Publish the task of `stage` for a share; `retry=False` fails fast when the broker is down."""
+    task, queue = STAGE_TASKS[stage]
+    task.apply_async((share_id, generation), queue=queue, countdown=countdown or None, retry=retry)
+
+
+def follow(task, share_id: int, generation: int, follow_up) -> None:
+    """Carry out `follow_up` (a lifecycle.Next): the same stage again is a Celery retry (it keeps
+    the attempt count), another stage is a new task, and no stage is the end of the chain."""
+    if follow_up.stage is None:
+        return
+    if STAGE_TASKS[follow_up.stage][0].name == task.name:
+        raise task.retry(countdown=follow_up.countdown)
+    enqueue(follow_up.stage, share_id, generation, countdown=follow_up.countdown)

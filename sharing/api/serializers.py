@@ -1,6 +1,8 @@
 from rest_framework import serializers
 
-from ..models import Instance, Series, Study
+from ..delivery.channels import channel_choices
+from ..models import Instance, Series, ShareItem, Study
+from ..shares import service
 
 # Database ids are PostgreSQL bigints: a larger number is refused here with a field error, not
 # passed to the database driver (which raises OverflowError, a 500).
@@ -82,19 +84,28 @@ class StudyListQuerySerializer(serializers.Serializer):
                                    help_text="Matches the patient's name or ID.")
 
 
+def channel_field():
+    return serializers.ChoiceField(
+        choices=channel_choices(), required=False, allow_blank=True,
+        help_text="How the link goes out; by default email for an email address, SMS for a mobile number.",
+    )
+
+
 class ShareCreateSerializer(serializers.Serializer):
     study = record_id()
     instances = serializers.ListField(child=record_id(), required=False, allow_empty=True, max_length=MAX_SHARE_INSTANCES)
-    email = serializers.CharField(required=False, allow_blank=True, max_length=254)
-    phone = serializers.CharField(required=False, allow_blank=True, max_length=32)
-    expires_in_days = serializers.IntegerField(required=False, min_value=1, max_value=365)
-    passcode = serializers.CharField(required=False, allow_blank=True, max_length=64, write_only=True)
+    email = serializers.CharField(required=False, allow_blank=True, max_length=service.EMAIL_MAX_LENGTH)
+    phone = serializers.CharField(required=False, allow_blank=True, max_length=service.PHONE_MAX_LENGTH)
+    channel = channel_field()
+    expires_in_days = serializers.IntegerField(required=False, min_value=1, max_value=service.MAX_EXPIRY_DAYS)
+    passcode = serializers.CharField(required=False, allow_blank=True, max_length=service.PASSCODE_MAX_LENGTH, write_only=True)
 
 
 class ShareResendSerializer(serializers.Serializer):
-    email = serializers.CharField(required=False, allow_blank=True, max_length=254)
-    phone = serializers.CharField(required=False, allow_blank=True, max_length=32)
-    expires_in_days = serializers.IntegerField(required=False, min_value=1, max_value=365)
+    email = serializers.CharField(required=False, allow_blank=True, max_length=service.EMAIL_MAX_LENGTH)
+    phone = serializers.CharField(required=False, allow_blank=True, max_length=service.PHONE_MAX_LENGTH)
+    channel = channel_field()
+    expires_in_days = serializers.IntegerField(required=False, min_value=1, max_value=service.MAX_EXPIRY_DAYS)
 
 
 class ExclusionSerializer(serializers.Serializer):
@@ -129,10 +140,10 @@ class ShareSerializer(serializers.Serializer):
         return sum(1 for item in share.items.all() if item.kind == kind)
 
     def get_images(self, share) -> int:
-        return self._count(share, "image")
+        return self._count(share, ShareItem.Kind.IMAGE)
 
     def get_clips(self, share) -> int:
-        return self._count(share, "clip")
+        return self._count(share, ShareItem.Kind.CLIP)
 
     def get_progress(self, share) -> dict:
         return {"done": share.progress_done, "total": share.progress_total}

@@ -37,7 +37,8 @@ class ShareViewSet(viewsets.GenericViewSet):
 
     @extend_schema(request=ShareCreateSerializer, responses={202: QUEUED})
     def create(self, request):
-        """Share a study with its patient by email or SMS (give one). 404 for a study you cannot see."""
+        """Share a study with its patient: give an email or a mobile number, and optionally the `channel`
+        (email, sms, whatsapp). 404 for a study you cannot see."""
         payload = ShareCreateSerializer(data=request.data)
         payload.is_valid(raise_exception=True)
         data = payload.validated_data
@@ -48,7 +49,7 @@ class ShareViewSet(viewsets.GenericViewSet):
         try:
             share = service.create_share(
                 service.ShareRequest(
-                    study=study, email=data.get("email", ""), phone=data.get("phone", ""),
+                    study=study, email=data.get("email", ""), phone=data.get("phone", ""), channel=data.get("channel", ""),
                     instance_ids=data.get("instances") or None, expires_in_days=data.get("expires_in_days"),
                     passcode=data.get("passcode", ""),
                 ),
@@ -77,7 +78,7 @@ class ShareViewSet(viewsets.GenericViewSet):
         data = payload.validated_data
         try:
             share = service.resend_share(
-                self.get_object(), email=data.get("email", ""), phone=data.get("phone", ""),
+                self.get_object(), email=data.get("email", ""), phone=data.get("phone", ""), channel=data.get("channel", ""),
                 expires_in_days=data.get("expires_in_days"), user=request.user,
             )
         except DjangoValidationError as exc:

@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from .. import selectors
 from ..ratelimits import limit_api
 from ..ingest import ingest_uploads
+from ..models import Study
 from .serializers import (
     IngestResultSerializer, StudyDetailSerializer, StudyListQuerySerializer, StudySerializer, UploadSerializer,
 )
@@ -64,7 +65,7 @@ class StudyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         if not files:
             raise ValidationError({"files": ["Attach one or more DICOM files or ZIP archives."]})
         clinic = clinic_for_request(request.user, request.data.get("clinic"))
-        report = ingest_uploads(clinic, files, source="api")
+        report = ingest_uploads(clinic, files, source=Study.Source.API)
         body = IngestResultSerializer(report).data
         return Response(body, status=status.HTTP_201_CREATED)
 

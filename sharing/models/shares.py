@@ -8,6 +8,8 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from ..delivery.channels import channel_choices
+from ..previews.formats import PreviewFormat, preview_format
 from .clinics import Clinic
 from .studies import Instance, Study
 
@@ -18,7 +20,7 @@ def share_asset_path(item: "ShareItem", filename: str) -> str:
 
 
 class Share(models.Model):
-    """One exam shared with one patient by email or SMS, through one personal link."""
+    """One exam shared with one patient through one delivery channel and one personal link."""
 
     class Status(models.TextChoices):
         QUEUED = "queued", _("Queued")
@@ -26,16 +28,14 @@ class Share(models.Model):
         SENT = "sent", _("Sent")
         FAILED = "failed", _("Failed")
 
-    class Channel(models.TextChoices):
-        EMAIL = "email", _("Email")
-        SMS = "sms", _("SMS")
-
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="shares")
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="shares")
     instances = models.ManyToManyField(Instance, related_name="shares", help_text=_("The selected images and clips."))
     include_documents = models.BooleanField(default=True)
-    channel = models.CharField(max_length=8, choices=Channel.choices)
+    # Chosen from the registry of delivery channels (email, SMS, WhatsApp ...); a callable, so a new
+    # channel is one entry there and needs no migration.
+    channel = models.CharField(max_length=8, choices=channel_choices)
     # The contact and the link token, encrypted, held only until delivery and then erased.
     delivery_secret = models.BinaryField(null=True, blank=True, editable=False)
     contact_masked = models.CharField(max_length=64)
@@ -163,18 +163,18 @@ class ShareItem(models.Model):
         return f"ShareItem {self.pk}"
 
     @property
-    def extension(self) -> str:
-        return {"image": "jpg", "clip": "mp4", "document": "pdf"}[self.kind]
+    def format(self) -> PreviewFormat:
+        """What this kind is published as (sharing/previews/formats.py)."""
+        return preview_format(self.kind)
 
     @property
     def content_type(self) -> str:
-        return {"image": "image/jpeg", "clip": "video/mp4", "document": "application/pdf"}[self.kind]
+        return self.format.media.content_type
 
     @property
     def download_name(self) -> str:
         """A friendly name with no identifier: ultrasound-image-3.jpg, ultrasound-clip-2.mp4."""
-        label = {"image": "image", "clip": "clip", "document": "report"}[self.kind]
-        return f"ultrasound-{label}-{self.position + 1}.{self.extension}"
+        return self.format.download_name(self.position)
 
 
 class ShareExclusion(models.Model):

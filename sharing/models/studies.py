@@ -89,6 +89,9 @@ class Series(models.Model):
 class Instance(models.Model):
     """One stored DICOM object; its file lives in Django storage under a random name."""
 
+    # The order staff and patients see a study's instances in: by series, then instance number.
+    PAGE_ORDER = ("series__series_number", "series_id", "instance_number", "id")
+
     clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="instances")
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="instances")
     series = models.ForeignKey(Series, on_delete=models.CASCADE, related_name="instances")

@@ -11,13 +11,19 @@ from django.db import transaction
 from django.utils import timezone
 
 from .. import contacts
+from ..delivery.channels import choose_channel, get_channel
 from ..models import Clinic, Instance, Share, ShareEvent, ShareExclusion, ShareToken, Study
+from . import lifecycle
 from .passcodes import validate_passcode
 from .tokens import hash_token, new_token
 
 log = logging.getLogger(__name__)
 
+# The limits of a share request, in one place: the API's serializers and the staff form read them.
 MAX_EXPIRY_DAYS = 365
+EMAIL_MAX_LENGTH = 254  # RFC 5321's limit on a forward path
+PHONE_MAX_LENGTH = 32  # E.164 is 15 digits; room for spaces, dashes and a leading 00
+PASSCODE_MAX_LENGTH = 64
 
 
 @dataclass
@@ -27,28 +33,25 @@ class ShareRequest:
     study: Study
     email: str = ""
     phone: str = ""
+    channel: str = ""
     instance_ids: list[int] | None = None
     expires_in_days: int | None = None
     passcode: str = ""
     include_documents: bool = True
 
 
-def validate_contact(clinic: Clinic, *, email: str, phone: str) -> tuple[str, str, str]:
-    """Return (channel, normalized contact, mask), or raise ValidationError keyed by field."""
-    email, phone = (email or "").strip(), (phone or "").strip()
-    if bool(email) == bool(phone):
-        raise ValidationError({"email": ["Give an email address or a mobile number (one of them)."]})
-    if email:
-        try:
-            normalized = contacts.normalize_email(email)
-        except ValidationError as exc:
-            raise ValidationError({"email": exc.messages}) from None
-        return Share.Channel.EMAIL, normalized, contacts.mask_email(normalized)
+def validate_contact(clinic: Clinic, *, email: str, phone: str, channel: str = "", current: str = "") -> tuple[str, str, str]:
+    """Return (channel name, normalized contact, mask), or raise ValidationError keyed by field.
+
+    `channel` chooses explicitly; empty infers it from the filled field (email, or SMS for a
+    number). `current` is the share's channel on resend, kept for a contact of the same kind.
+    """
+    chosen, raw = choose_channel(email=email, phone=phone, channel=channel, current=current)
     try:
-        normalized = contacts.normalize_phone(phone, clinic.sms_region)
+        normalized = chosen.normalize(raw, clinic)
     except ValidationError as exc:
-        raise ValidationError({"phone": exc.messages}) from None
-    return Share.Channel.SMS, normalized, contacts.mask_phone(normalized)
+        raise ValidationError({chosen.contact_field: exc.messages}) from None
+    return chosen.name, normalized, chosen.mask(normalized)
 
 
 def expiry_from(clinic: Clinic, days: int | None) -> dt.datetime:
@@ -59,7 +62,7 @@ def expiry_from(clinic: Clinic, days: int | None) -> dt.datetime:
 
 
 def selected_instances(study: Study, instance_ids: list[int] | None) -> list[Instance]:
-    instances = study.instances.order_by("series__series_number", "series_id", "instance_number", "id")
+    instances = study.instances.order_by(*Instance.PAGE_ORDER)
     if not instance_ids:
         return list(instances)
     chosen = list(instances.filter(pk__in=instance_ids))
@@ -72,7 +75,7 @@ def create_share(request: ShareRequest, *, user=None) -> Share:
     """Create a queued share and dispatch its pipeline once the transaction commits."""
     study = request.study
     clinic = study.clinic
-    channel, contact, mask = validate_contact(clinic, email=request.email, phone=request.phone)
+    channel, contact, mask = validate_contact(clinic, email=request.email, phone=request.phone, channel=request.channel)
     try:
         validate_passcode(request.passcode)
     except ValidationError as exc:
@@ -92,66 +95,46 @@ def create_share(request: ShareRequest, *, user=None) -> Share:
         share.save()
         share.instances.set(instances)
         ShareToken.objects.create(share=share, token_hash=hash_token(token))
-        ShareEvent.objects.create(share=share, kind=ShareEvent.Kind.CREATED, user=user)
-        dispatch(share)
+        lifecycle.created(share, user=user)
     log.info("share %s created for study %s via %s", share.pk, study.pk, channel)
     return share
 
 
-def dispatch(share: Share) -> None:
-    """Enqueue the pipeline after commit. If the broker is down the share stays queued in the
-    database (our transactional outbox) and the sweep re-dispatches it when the broker is back."""
-    from ..tasks import prepare_share
-
-    share_id, generation = share.pk, share.generation
-
-    def send():
-        try:
-            prepare_share.apply_async((share_id, generation), queue="render", retry=False)
-        except Exception as exc:  # kombu raises OperationalError and friends
-            log.warning("share %s not dispatched, broker unavailable (%s); the sweep will retry", share_id, exc.__class__.__name__)
-            return
-        Share.objects.filter(pk=share_id).update(dispatched_at=timezone.now())
-
-    transaction.on_commit(send, robust=True)
-
-
 def revoke_share(share: Share, *, user=None) -> Share:
-    with transaction.atomic():
-        share = Share.objects.select_for_update().get(pk=share.pk)
-        if share.revoked_at is None:
-            share.revoked_at = timezone.now()
-            share.delivery_secret = None  # nothing will be delivered now: drop the contact
-            share.save(update_fields=["revoked_at", "delivery_secret", "updated_at"])
-            ShareEvent.objects.create(share=share, kind=ShareEvent.Kind.REVOKED, user=user)
-    return share
+    """Kill the link at once (see `lifecycle.revoke`)."""
+    return lifecycle.revoke(share, user=user)
 
 
-def resend_share(share: Share, *, email: str = "", phone: str = "", expires_in_days: int | None = None, user=None) -> Share:
+def resend_share(share: Share, *, email: str = "", phone: str = "", channel: str = "", expires_in_days: int | None = None,
+                 user=None) -> Share:
     """A new link and a new expiry; the old link dies at once. The contact is needed again unless
     the portal still holds it (it erases it after each delivery)."""
     with transaction.atomic():
         share = Share.objects.select_for_update().select_related("clinic").get(pk=share.pk)
         token = new_token()
         if email or phone:
-            channel, contact, mask = validate_contact(share.clinic, email=email, phone=phone)
+            channel, contact, mask = validate_contact(share.clinic, email=email, phone=phone, channel=channel,
+                                                      current=share.channel)
         else:
             held = contacts.unseal(share.delivery_secret)
             if held is None:
                 raise ValidationError({"email": ["Enter the patient's email or mobile number again: the portal does not keep it after delivery."]})
-            channel, contact, mask = share.channel, held[0], share.contact_masked
-        share.channel, share.contact_masked = channel, mask
-        share.delivery_secret = contacts.seal(contact, token)
+            channel, contact, mask = switch_channel(share, held[0], channel) if channel else (
+                share.channel, held[0], share.contact_masked)
+        expires_at = expiry_from(share.clinic, expires_in_days)
         share.tokens.filter(retired_at__isnull=True).update(retired_at=timezone.now())
         ShareToken.objects.create(share=share, token_hash=hash_token(token))
-        share.expires_at = expiry_from(share.clinic, expires_in_days)
-        share.revoked_at = None
-        share.generation += 1
-        share.status, share.error, share.step = Share.Status.QUEUED, "", ""
-        share.save()
-        ShareEvent.objects.create(share=share, kind=ShareEvent.Kind.RESENT, user=user)
-        dispatch(share)
+        lifecycle.resend(share, channel=channel, contact_masked=mask, delivery_secret=contacts.seal(contact, token),
+                         expires_at=expires_at, user=user)
     return share
+
+
+def switch_channel(share: Share, contact: str, channel: str) -> tuple[str, str, str]:
+    """Resend the held contact through another channel that takes the same kind of contact
+    (an SMS share's number by WhatsApp); a different kind needs the contact typed again."""
+    field = get_channel(share.channel).contact_field
+    return validate_contact(share.clinic, channel=channel, email=contact if field == "email" else "",
+                            phone=contact if field == "phone" else "")
 
 
 def accept_exclusion(exclusion: ShareExclusion, *, user=None) -> Share:
@@ -163,11 +146,8 @@ def accept_exclusion(exclusion: ShareExclusion, *, user=None) -> Share:
         if exclusion.accepted_at is None:
             exclusion.accepted_at, exclusion.accepted_by = timezone.now(), user
             exclusion.save(update_fields=["accepted_at", "accepted_by"])
-            ShareEvent.objects.create(share=share, kind=ShareEvent.Kind.ACCEPTED, user=user)
-            if share.status == Share.Status.FAILED:
-                share.status, share.error = Share.Status.QUEUED, ""
-                share.save(update_fields=["status", "error", "updated_at"])
-            dispatch(share)
+            lifecycle.exclusion_accepted(share, user=user)
+            share.refresh_from_db()
     return share
 
 

@@ -15,7 +15,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from ..models import Share
-from .service import dispatch
+from . import lifecycle
 
 log = logging.getLogger(__name__)
 
@@ -30,17 +30,16 @@ def stuck_shares(*, older_than: dt.timedelta | None = None):
 
 def sweep_stuck_shares(*, older_than: dt.timedelta | None = None) -> list[int]:
     """Re-dispatch stuck shares; one stuck more than SHARE_MAX_SWEEPS times is failed, so staff
-    see it instead of a share that says "processing" forever."""
-    from ..delivery.service import mark_failed
-
+    see it instead of a share that says "processing" forever. Contacts held by links that have
+    ended are erased on the way."""
+    lifecycle.erase_expired_contacts()
     ids = []
     for share in stuck_shares(older_than=older_than):
         if share.sweep_count >= settings.SHARE_MAX_SWEEPS:
-            mark_failed(share, f"the pipeline did not finish after {share.sweep_count + 1} attempts; "
-                               "resend it, or ask your administrator to check the worker logs")
+            lifecycle.gave_up(share, f"the pipeline did not finish after {share.sweep_count + 1} attempts; "
+                                     "resend it, or ask your administrator to check the worker logs")
             continue
-        Share.objects.filter(pk=share.pk).update(dispatched_at=timezone.now(), sweep_count=share.sweep_count + 1)
-        dispatch(share)
+        lifecycle.redispatched(share)
         ids.append(share.pk)
     if ids:
         log.warning("sweep re-dispatched %d stuck share(s): %s", len(ids), ids)

@@ -13,25 +13,29 @@ from django.utils.translation import gettext as _, gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
 
 from .. import selectors
+from ..delivery.channels import channel_choices
 from ..models import Share, ShareExclusion
 from ..shares import service
 from ..thumbnails import instance_thumbnail
 
 
 class ShareForm(forms.Form):
-    email = forms.CharField(label=gettext_lazy("Patient's email"), required=False, max_length=254,
+    email = forms.CharField(label=gettext_lazy("Patient's email"), required=False, max_length=service.EMAIL_MAX_LENGTH,
                             widget=forms.EmailInput(attrs={"autocomplete": "off", "placeholder": "name@example.org"}))
-    phone = forms.CharField(label=gettext_lazy("or mobile number"), required=False, max_length=32,
+    phone = forms.CharField(label=gettext_lazy("or mobile number"), required=False, max_length=service.PHONE_MAX_LENGTH,
                             widget=forms.TextInput(attrs={"autocomplete": "off", "inputmode": "tel", "placeholder": "+1 555 123 4567"}))
+    channel = forms.ChoiceField(label=gettext_lazy("Send by"), required=False)
     instances = forms.TypedMultipleChoiceField(label=gettext_lazy("Images and clips"), required=False, coerce=int,
                                                widget=forms.CheckboxSelectMultiple)
-    expires_in_days = forms.IntegerField(label=gettext_lazy("Link valid for (days)"), required=False, min_value=1, max_value=365)
-    passcode = forms.CharField(label=gettext_lazy("Passcode (optional)"), required=False, max_length=64,
+    expires_in_days = forms.IntegerField(label=gettext_lazy("Link valid for (days)"), required=False, min_value=1, max_value=service.MAX_EXPIRY_DAYS)
+    passcode = forms.CharField(label=gettext_lazy("Passcode (optional)"), required=False, max_length=service.PASSCODE_MAX_LENGTH,
                                widget=forms.TextInput(attrs={"autocomplete": "off"}))
 
     def __init__(self, *args, instances=(), **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["instances"].choices = [(i.pk, str(i.pk)) for i in instances]
+        # Empty: email for an address, SMS for a number, as before the choice existed.
+        self.fields["channel"].choices = [("", _("Automatic (email or SMS)")), *channel_choices()]
 
 
 def study_or_404(user, study_id):
@@ -60,7 +64,8 @@ def create(request, study_id: int):
         try:
             service.create_share(
                 service.ShareRequest(
-                    study=study, email=data["email"], phone=data["phone"], instance_ids=data["instances"] or None,
+                    study=study, email=data["email"], phone=data["phone"], channel=data["channel"],
+                    instance_ids=data["instances"] or None,
                     expires_in_days=data["expires_in_days"], passcode=data["passcode"],
                 ),
                 user=request.user,
@@ -95,7 +100,8 @@ def resend(request, share_id: int):
     share = share_or_404(request.user, share_id)
     return act_and_report(
         request, share,
-        lambda: service.resend_share(share, email=request.POST.get("email", ""), phone=request.POST.get("phone", ""), user=request.user),
+        lambda: service.resend_share(share, email=request.POST.get("email", ""), phone=request.POST.get("phone", ""),
+                                     channel=request.POST.get("channel", ""), user=request.user),
         _("A new link is on its way. The old link no longer opens."),
     )
 

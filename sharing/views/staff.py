@@ -8,10 +8,12 @@ from django.views.decorators.http import require_POST
 
 from .. import selectors
 from ..api.views import clinic_for_request
+from ..delivery.channels import channel_choices
 from ..ingest import ingest_uploads
+from ..models import Study
 
 PAGE_SIZE = 50
-TABS = ("studies", "patients", "consults")
+TABS = ("studies", "patients")
 
 
 @login_required
@@ -27,8 +29,6 @@ def study_list(request):
     search = request.GET.get("q", "")
     if tab == "patients":
         rows = selectors.patients_for_user(request.user, search=search)
-    elif tab == "consults":
-        rows = selectors.Study.objects.none()  # consults arrive with the consult feature
     else:
         rows = selectors.with_latest_share_status(selectors.studies_for_user(request.user, search=search))
     page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
@@ -57,7 +57,7 @@ def render_study(request, study, form, status=200):
         "sharing/study_detail.html",
         {
             "study": study, "instances": selectors.instances_of_study(study), "documents": study.documents.all(),
-            "form": form, "shares": selectors.share_history(study),
+            "form": form, "shares": selectors.share_history(study), "channels": channel_choices(),
         },
         status=status,
     )
@@ -74,7 +74,7 @@ def upload(request):
         clinic = clinic_for_request(request.user, request.POST.get("clinic"))
     except Exception:
         return JsonResponse({"error": "Choose the clinic to upload to."}, status=400)
-    report = ingest_uploads(clinic, files, source="upload")
+    report = ingest_uploads(clinic, files, source=Study.Source.UPLOAD)
     return JsonResponse(
         {
             "studies": [{"id": s.pk} for s in report.studies],

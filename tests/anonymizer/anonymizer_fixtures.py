@@ -37,7 +37,6 @@ MARKER_BYTES = (b"ZQ", MARKER_UID_ROOT.encode(), MARKER_DATE.encode(), MARKER_TI
                 MARKER_NUMBER_TEXT.encode())
 ULTRASOUND_IMAGE = "1.2.840.10008.5.1.4.1.1.6.1"
 ULTRASOUND_MULTIFRAME = "1.2.840.10008.5.1.4.1.1.3.1"
-REFERENCE_DIR = Path(__file__).resolve().parents[2] / ".." / "shared" / "reference"
 
 CONCRETE_ROWS = [row for row in ROWS if row[1] == 0xFFFFFFFF]
 

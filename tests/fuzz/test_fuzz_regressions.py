@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from pydicom.data import get_testdata_file
 
-from tests.badinput import samples
+from tests.sharing.ingest import bad_samples as samples
 from tests.conftest import ROOT
 from tests.fuzz.targets import check_anonymize, check_expand_zip, check_validate, small_zip_limits, workdir
 

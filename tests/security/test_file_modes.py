@@ -20,7 +20,7 @@ from pynetdicom import AE
 from pynetdicom.sop_class import UltrasoundMultiFrameImageStorage
 
 from tests.conftest import ROOT, free_port, wait_until
-from tests.foundation.test_make_run import processes_with_env
+from tests.integration.test_make_run import processes_with_env
 
 
 def portal_env(data_dir: Path, **extra) -> dict:

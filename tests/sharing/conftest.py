@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from sharing.delivery import sms_backends
+from sharing.delivery import text_backends
 from sharing.models import Share, Study
 from tests.conftest import upload_files
 
@@ -12,9 +12,10 @@ IDENTIFIERS = ["DOE", "JANE", "PID-4711", "19870615", "20240312", "SONO", "North
 
 @pytest.fixture(autouse=True)
 def sms_outbox(settings):
-    settings.SMS_BACKEND = "locmem"
-    sms_backends.outbox.clear()
-    return sms_backends.outbox
+    """Text messages (SMS and WhatsApp) collect in memory; each carries its channel."""
+    settings.SMS_BACKEND = settings.WHATSAPP_BACKEND = "locmem"
+    text_backends.outbox.clear()
+    return text_backends.outbox
 
 
 @pytest.fixture
@@ -25,13 +26,12 @@ def study(api, exam) -> Study:
 
 
 def run_pipeline(share: Share) -> Share:
-    """Run the pipeline's steps in this process, as the worker would (tasks are thin wrappers)."""
-    from sharing.delivery.service import deliver_share
-    from sharing.shares.pipeline import prepare_share
+    """Run the share's stages in this process through the life cycle's entry point, as the workers
+    would (their tasks are thin wrappers around the same calls)."""
+    from sharing.shares import lifecycle
 
     share.refresh_from_db()
-    if prepare_share(share.pk, share.generation) == "deliver":
-        deliver_share(share.pk, share.generation)
+    lifecycle.run_here(share.pk, share.generation)
     share.refresh_from_db()
     return share
 

@@ -15,7 +15,7 @@ import requests
 from pynetdicom import AE
 from pynetdicom.sop_class import Verification
 
-from tests.conftest import free_port
+from tests.conftest import exam_with_patient, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -32,9 +32,23 @@ def wait_for(predicate, timeout=60, what="condition"):
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def test_make_run_serves_the_demo_and_stops_on_ctrl_c(tmp_path):
+def share_by_whatsapp(session, base: str, exam: list[Path]) -> int:
+    """Upload an exam and share it by WhatsApp through the REST API, as an integration would."""
+    headers = {"X-CSRFToken": session.cookies["csrftoken"], "Referer": base + "/"}
+    with open(exam[0], "rb") as fh:
+        uploaded = session.post(f"{base}/api/v1/studies/", files={"files": fh}, headers=headers)
+    assert uploaded.status_code == 201, uploaded.text
+    study = uploaded.json()["studies"][0]["id"]
+    shared = session.post(f"{base}/api/v1/shares/", json={"study": study, "phone": "+1 202 555 0143", "channel": "whatsapp"},
+                          headers=headers)
+    assert shared.status_code == 202, shared.text
+    return shared.json()["id"]
+
+
+def test_make_run_serves_the_demo_delivers_a_whatsapp_share_and_stops_on_ctrl_c(tmp_path):
     port, dicom_port = free_port(), free_port()
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "EMAIL_URL", "SMS_BACKEND")}
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "EMAIL_URL", "SMS_BACKEND",
+                                                          "WHATSAPP_BACKEND")}
     env.update(DATA_DIR=str(tmp_path / "data"), PORT=str(port), DICOM_PORT=str(dicom_port))
     log = open(tmp_path / "run.log", "wb")
     process = subprocess.Popen(["make", "--no-print-directory", "run"], cwd=ROOT, env=env, stdout=log,
@@ -68,6 +82,13 @@ def test_make_run_serves_the_demo_and_stops_on_ctrl_c(tmp_path):
             cwd=ROOT, env={**env, "DJANGO_SETTINGS_MODULE": "portal.settings"}, check=True, timeout=60,
         )
         wait_for(lambda: (tmp_path / "data" / "worker-heartbeat").exists(), 60, "the worker to run a task")
+
+        share_id = share_by_whatsapp(session, base, exam_with_patient(tmp_path, count=1))
+        outbox = tmp_path / "data" / "outbox" / "whatsapp"
+        wait_for(lambda: any(outbox.glob("*.json")), 120, "the WhatsApp message in its outbox")
+        [message] = outbox.glob("*.json")
+        assert f"{base}/p/" in message.read_text(), "the outbox file holds the patient's link"
+        wait_for(lambda: session.get(f"{base}/api/v1/shares/{share_id}/").json()["status"] == "sent", 30, "sent")
         output = (tmp_path / "run.log").read_text()
         assert f"http://127.0.0.1:{port}/" in output and "demo / demo" in output, "make run prints the URL and credentials"
     finally:

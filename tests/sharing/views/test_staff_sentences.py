@@ -9,7 +9,7 @@ import pytest
 
 from sharing.models import ShareExclusion
 from tests.sharing.conftest import run_pipeline
-from .test_pipeline_and_landing import share_by_email
+from tests.sharing.shares.test_pipeline_and_landing import share_by_email
 
 pytestmark = pytest.mark.django_db
 EXCEPTION_NAME = re.compile(r"\b[A-Z][A-Za-z]*(Error|Exception)\b")

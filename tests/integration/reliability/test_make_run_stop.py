@@ -27,8 +27,8 @@ import pytest
 import requests
 
 from tests.conftest import ROOT, free_port, wait_until
-from tests.foundation.test_make_run import processes_with_env
-from tests.reliability.conftest import long_clip
+from tests.integration.test_make_run import processes_with_env
+from tests.integration.reliability.conftest import long_clip
 
 pytestmark = pytest.mark.integration
 

@@ -10,31 +10,38 @@ from django.core import mail
 
 from sharing.listener import clinic_for_calling_ae
 from sharing.models import Share, ShareExclusion
-from sharing.shares import pipeline
+from sharing.shares import lease, lifecycle
+from sharing.shares.exclusions import exclude
 from tests.conftest import make_clinic
 from tests.sharing.conftest import link_from, run_pipeline
-from tests.sharing.test_pipeline_and_landing import path_of, share_by_email
+from tests.sharing.shares.test_pipeline_and_landing import path_of, share_by_email
 
 pytestmark = pytest.mark.django_db
 
 
 def test_work_asked_for_while_another_run_holds_the_share_is_not_dropped(api, study):
     share = share_by_email(api, study)
-    other_run = pipeline.acquire_lease(share)
+    other_run = lease.acquire_lease(share)
     assert other_run
-    assert pipeline.prepare_share(share.pk, share.generation) == pipeline.BUSY, "busy, so the task retries"
+    busy = lifecycle.prepare(share.pk, share.generation)
+    assert busy.stage == lifecycle.Stage.PREPARE and busy.countdown > 0, "busy, so the task retries later"
     assert share.items.count() == 0
-    pipeline.release_lease(share, other_run)
-    assert pipeline.prepare_share(share.pk, share.generation) == pipeline.DELIVER
+    lease.release_lease(share, other_run)
+    assert lifecycle.prepare(share.pk, share.generation) == lifecycle.Next(lifecycle.Stage.DELIVER)
 
 
 def test_a_run_that_lost_its_lease_stops_writing(api, study):
     share = share_by_email(api, study)
-    stalled = pipeline.acquire_lease(share)
+    stalled = lease.acquire_lease(share)
     Share.objects.filter(pk=share.pk).update(lease_owner="a-newer-run")  # ours ran out; another took it
-    with pytest.raises(pipeline.LeaseLost):
-        pipeline.set_step(share, "rendering", owner=stalled)
-    pipeline.release_lease(share, stalled)
+    with pytest.raises(lease.LeaseLost):
+        lifecycle.report_step(share, lifecycle.Step.RENDERING, owner=stalled)
+    # Its scratch folder may be gone (the newer run clears dead runs' folders): a failure it sees
+    # now must not become the image's exclusion, or the newer run would skip the image.
+    with pytest.raises(lease.LeaseLost):
+        exclude(share, study.instances.first(), "could not be anonymized: file vanished", owner=stalled)
+    assert not ShareExclusion.objects.filter(share=share).exists(), "a stale run records nothing"
+    lease.release_lease(share, stalled)
     assert Share.objects.get(pk=share.pk).lease_owner == "a-newer-run", "only the owner releases a lease"
 
 
@@ -60,14 +67,14 @@ def test_the_sweep_fails_a_share_that_never_finishes(api, study, settings):
 
 def test_greylisting_is_retried_not_failed(api, study, settings):
     from sharing.tasks import deliver_share
-    from tests.sharing import failing_backends
+    from tests.sharing.delivery import failing_backends
 
-    settings.EMAIL_BACKEND = "tests.sharing.failing_backends.GreylistingBackend"
+    settings.EMAIL_BACKEND = "tests.sharing.delivery.failing_backends.GreylistingBackend"
     settings.DELIVERY_RETRY_BASE_SECONDS = 0
     failing_backends.GreylistingBackend.refusals_left = 1
     failing_backends.GreylistingBackend.sent = []
     share = share_by_email(api, study)
-    assert pipeline.prepare_share(share.pk, share.generation) == pipeline.DELIVER
+    assert lifecycle.prepare(share.pk, share.generation) == lifecycle.Next(lifecycle.Stage.DELIVER)
     deliver_share.apply(args=(share.pk, share.generation))
     share.refresh_from_db()
     assert share.status == "sent" and len(failing_backends.GreylistingBackend.sent) == 1
@@ -125,3 +132,18 @@ def test_parallel_passcode_guesses_still_trip_the_lockout(live_server, api, stud
     locked_page = requests.get(url)
     assert locked_page.status_code == 429 and "Too many attempts" in locked_page.text
     assert "<form" not in locked_page.text, "no passcode can be tried while locked, not even the right one"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_slow_run_keeps_its_lease_while_it_works(api, study, settings):
+    import time
+
+    settings.SHARE_LEASE_SECONDS = 1.5
+    share = share_by_email(api, study)
+    owner = lease.acquire_lease(share)
+    first = Share.objects.get(pk=share.pk).lease_until
+    with lease.LeaseKeeper(share, owner):
+        time.sleep(2)  # longer than a lease: one long clip can take that
+        held = Share.objects.get(pk=share.pk)
+    assert held.lease_owner == owner and held.lease_until > first, "renewed, so the sweep does not take it over"
+    assert lease.acquire_lease(share) is None, "still ours"

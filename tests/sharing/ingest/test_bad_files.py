@@ -14,7 +14,7 @@ from pynetdicom import AE, _config as pynetdicom_config
 
 from sharing.listener import serve
 from sharing.models import Instance
-from tests.badinput import samples
+from tests.sharing.ingest import bad_samples as samples
 from tests.conftest import free_port, named_bytes, stored_files, temp_files
 
 # name -> (builder, a phrase the sender's reason must contain)
@@ -121,7 +121,7 @@ def test_staff_upload_without_files_is_a_clear_400(client, staff):
     assert "Choose one or more DICOM files" in response.json()["error"]
 
 
-# STOW-RS (the live-server round trip is in tests/foundation/test_dicomweb.py and the streaming limit tests).
+# STOW-RS (the live-server round trip is in tests/sharing/ingest/test_dicomweb.py and the streaming limit tests).
 
 def stow(api, *parts: bytes, boundary="BaDiNpUt"):
     body = b"".join(f"--{boundary}\r\nContent-Type: application/dicom\r\n\r\n".encode() + part + b"\r\n" for part in parts)

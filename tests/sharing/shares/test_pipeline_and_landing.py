@@ -60,15 +60,15 @@ def test_email_share_is_processed_delivered_once_and_viewable(api, study, client
 
 
 def test_delivering_twice_sends_one_message(api, study):
-    from sharing.delivery.service import deliver_share
+    from sharing.shares import lifecycle
 
     share = run_pipeline(share_by_email(api, study))
-    assert deliver_share(share.pk, share.generation) is False
-    assert len(mail.outbox) == 1
+    assert lifecycle.deliver(share.pk, share.generation) == lifecycle.NOTHING
+    assert len(mail.outbox) == 1, "the second delivery of a generation sends nothing"
 
 
 def test_preparing_twice_publishes_each_instance_once(api, study):
-    from sharing.shares.pipeline import prepare_share
+    from sharing.shares.lifecycle import prepare as prepare_share
 
     share = share_by_email(api, study)
     prepare_share(share.pk, share.generation)
@@ -287,12 +287,12 @@ def test_standard_clinic_pdf_is_shared_only_behind_a_passcode(api, exam, client)
 
 
 def test_permanent_delivery_failure_is_marked_failed_and_visible(api, study, settings):
-    settings.EMAIL_BACKEND = "tests.sharing.failing_backends.RefusingBackend"
+    settings.EMAIL_BACKEND = "tests.sharing.delivery.failing_backends.RefusingBackend"
     from sharing.tasks import deliver_share as deliver_task
-    from sharing.shares.pipeline import prepare_share
+    from sharing.shares.lifecycle import prepare as prepare_share
 
     share = share_by_email(api, study)
-    assert prepare_share(share.pk, share.generation) == "deliver"
+    assert prepare_share(share.pk, share.generation).stage == "deliver"
     deliver_task.apply(args=(share.pk, share.generation))
     share.refresh_from_db()
     assert share.status == "failed" and "refused the recipient" in share.error
@@ -302,15 +302,15 @@ def test_permanent_delivery_failure_is_marked_failed_and_visible(api, study, set
 
 
 def test_transient_delivery_failure_is_retried_then_delivered(api, study, settings):
-    settings.EMAIL_BACKEND = "tests.sharing.failing_backends.FlakyBackend"
+    settings.EMAIL_BACKEND = "tests.sharing.delivery.failing_backends.FlakyBackend"
     settings.DELIVERY_RETRY_BASE_SECONDS = 0
-    from tests.sharing import failing_backends
+    from tests.sharing.delivery import failing_backends
     from sharing.tasks import deliver_share as deliver_task
-    from sharing.shares.pipeline import prepare_share
+    from sharing.shares.lifecycle import prepare as prepare_share
 
     failing_backends.FlakyBackend.failures_left = 2
     share = share_by_email(api, study)
-    assert prepare_share(share.pk, share.generation) == "deliver"
+    assert prepare_share(share.pk, share.generation).stage == "deliver"
     result = deliver_task.apply(args=(share.pk, share.generation))
     share.refresh_from_db()
     assert share.status == "sent", (share.status, share.error, result.state)
@@ -338,7 +338,7 @@ def test_unknown_token_costs_what_a_known_one_costs(api, study):
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from sharing.views.patient import find_token
+    from sharing.views.patient.access import find_token
 
     run_pipeline(share_by_email(api, study))
     token = link_from(mail.outbox[0].body).rsplit("/", 1)[1]

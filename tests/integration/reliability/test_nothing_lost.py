@@ -13,7 +13,7 @@ from django.core.management import call_command
 
 from sharing.models import Share, ShareEvent
 from tests.conftest import upload_files, wait_until
-from tests.reliability.conftest import long_clip
+from tests.integration.reliability.conftest import long_clip
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker, pytest.mark.integration]
 
