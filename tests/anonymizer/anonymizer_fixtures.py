@@ -197,19 +197,26 @@ def surviving_markers(path: Path) -> list[str]:
     return found
 
 
-def jpeg_clip(frames: int, *, rows: int = 480, columns: int = 640, quality: int = 90) -> Dataset:
+def jpeg_clip(frames: int, *, rows: int = 480, columns: int = 640, quality: int = 90, static_overlay: bool = False) -> Dataset:
     """A JPEG Baseline (YBR_FULL_422) ultrasound cine built in code.
 
     Each frame has a bright text-like banner on top, a gradient scan area
-    and frame-dependent speckle, encoded by Pillow into one fragment.
+    and frame-dependent speckle, encoded by Pillow into one fragment. By default every frame is
+    also a little brighter than the last, so the bright layer changes in every frame; with
+    ``static_overlay`` only the darker scan content moves, as in a real loop whose printed text
+    stays put.
     """
     rng = np.random.default_rng(7)
     fragments = []
     base = np.linspace(30, 220, columns, dtype=np.float32)[None, :, None].repeat(rows, 0).repeat(3, 2)
     for index in range(frames):
         frame = base + rng.normal(0, 12, (rows, columns, 1)).astype(np.float32)
+        if static_overlay:
+            frame = np.clip(frame * 0.6 + index % 20, 0, 150)  # moving scan content, below the text layer
+        else:
+            frame = frame + index
         frame[:40, 20:300] = 255  # the banner with the "patient name"
-        frame = np.clip(frame + index, 0, 255).astype(np.uint8)
+        frame = np.clip(frame, 0, 255).astype(np.uint8)
         out = io.BytesIO()
         Image.fromarray(frame, "RGB").save(out, "JPEG", quality=quality, subsampling=1)
         fragments.append(out.getvalue())

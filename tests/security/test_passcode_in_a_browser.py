@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from tests.browser.conftest import browser, page  # noqa: F401  (fixtures)
 from tests.conftest import exam_with_patient, upload_files, wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser, pytest.mark.worker]

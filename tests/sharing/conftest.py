@@ -25,6 +25,15 @@ def study(api, exam) -> Study:
     return Study.objects.get(pk=response.json()["studies"][0]["id"])
 
 
+@pytest.fixture
+def pipeline_in_this_process(monkeypatch):
+    """For tests that commit their shares (live_server, transaction=True) and run the pipeline here:
+    the session's real Celery worker, started by earlier worker tests, consumes the same Redis queues
+    and would race this process for the share (and mail it to its own outbox). Nothing is published
+    to the broker; the test drives every stage itself through `run_pipeline`."""
+    monkeypatch.setattr("sharing.tasks.enqueue", lambda *args, **kwargs: None)
+
+
 def run_pipeline(share: Share) -> Share:
     """Run the share's stages in this process through the life cycle's entry point, as the workers
     would (their tasks are thin wrappers around the same calls)."""

@@ -152,10 +152,11 @@ def twilio():
 
 
 def long_clip(path, frames: int = 600):
-    """A 640x480 JPEG Baseline cine long enough that killing the worker lands mid-work."""
+    """A 640x480 JPEG Baseline cine long enough that killing the worker lands mid-work. Its printed
+    layer is static, as in a real loop, so strict verification can check it on a sample of frames."""
     from tests.anonymizer.anonymizer_fixtures import jpeg_clip
 
-    ds = jpeg_clip(frames)
+    ds = jpeg_clip(frames, static_overlay=True)
     ds.PatientName, ds.PatientID = "DOE^JANE", "PID-4711"
     ds.StudyInstanceUID = pydicom.uid.generate_uid()
     ds.SeriesInstanceUID = pydicom.uid.generate_uid()

@@ -112,7 +112,7 @@ def test_unknown_devices_are_refused_when_two_clinics_would_take_them(db):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_parallel_passcode_guesses_still_trip_the_lockout(live_server, api, study, settings):
+def test_parallel_passcode_guesses_still_trip_the_lockout(pipeline_in_this_process, live_server, api, study, settings):
     settings.RATELIMIT_ENABLE = False
     share = run_pipeline(share_by_email(api, study, passcode="right-one"))
     link = link_from(mail.outbox[0].body).split("/p/", 1)[1]
@@ -135,7 +135,7 @@ def test_parallel_passcode_guesses_still_trip_the_lockout(live_server, api, stud
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_slow_run_keeps_its_lease_while_it_works(api, study, settings):
+def test_a_slow_run_keeps_its_lease_while_it_works(pipeline_in_this_process, api, study, settings):
     import time
 
     settings.SHARE_LEASE_SECONDS = 1.5
